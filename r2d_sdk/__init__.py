@@ -1,0 +1,62 @@
+"""r2d-sdk: declarative jailbreak evaluation and guardrails built around Reasoning-to-Defend.
+
+`import r2d_sdk` stays light: torch, transformers and litellm load only when a model is used.
+"""
+
+from r2d_sdk._components import Attack, Component, Dataset, Defense, Judge, Metric, NoConfig, Target
+from r2d_sdk._context import Context
+from r2d_sdk._errors import ConfigError, ModelCallError, R2DError
+from r2d_sdk._generation import PRESETS, GenerationParams
+from r2d_sdk._registry import create, lookup, plugin_load_errors, plugins, register
+from r2d_sdk._stats import wilson_interval
+from r2d_sdk._types import (
+    AttackPrompt,
+    Behavior,
+    DefenseResult,
+    Judgment,
+    JudgmentStatus,
+    Message,
+    MetricValue,
+    ModelOutput,
+    assistant,
+    system,
+    user,
+)
+from r2d_sdk._version import __version__
+from r2d_sdk.models import Model
+
+__all__ = [
+    "PRESETS",
+    "Attack",
+    "AttackPrompt",
+    "Behavior",
+    "Component",
+    "ConfigError",
+    "Context",
+    "Dataset",
+    "Defense",
+    "DefenseResult",
+    "GenerationParams",
+    "Judge",
+    "Judgment",
+    "JudgmentStatus",
+    "Message",
+    "Metric",
+    "MetricValue",
+    "Model",
+    "ModelCallError",
+    "ModelOutput",
+    "NoConfig",
+    "R2DError",
+    "Target",
+    "__version__",
+    "assistant",
+    "create",
+    "lookup",
+    "plugin_load_errors",
+    "plugins",
+    "register",
+    "system",
+    "user",
+    "wilson_interval",
+]

@@ -1,0 +1,81 @@
+"""Where model calls are recorded: a per-sample collector held in a context variable.
+
+The runner opens a collector around each sample, so every call made while producing it
+(attack, defense, judge) is written with it in one transaction. Calls made elsewhere go to
+the orphan sink, if one is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass
+class CallRecord:
+    """One model call as the results database stores it."""
+
+    model: str
+    model_id: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    response: str | None
+    stage: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+    retries: int = 0
+    error: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+_collector: ContextVar[list[CallRecord] | None] = ContextVar("r2d_call_collector", default=None)
+_stage: ContextVar[str] = ContextVar("r2d_call_stage", default="other")
+_orphan_sink: Callable[[CallRecord], None] | None = None
+
+
+def set_orphan_sink(sink: Callable[[CallRecord], None] | None) -> None:
+    """Where calls outside any sample go (the runner points this at the store)."""
+    global _orphan_sink
+    _orphan_sink = sink
+
+
+def record(call: CallRecord) -> None:
+    """Add a call to the current sample's collector, or hand it to the orphan sink."""
+    collector = _collector.get()
+    if collector is not None:
+        collector.append(call)
+    elif _orphan_sink is not None:
+        _orphan_sink(call)
+
+
+def current_stage() -> str:
+    """Which part of the pipeline is calling: attack, defense, judge, ..."""
+    return _stage.get()
+
+
+@contextlib.contextmanager
+def collect() -> Iterator[list[CallRecord]]:
+    """Collect the calls made inside the block (in this task and tasks it starts)."""
+    calls: list[CallRecord] = []
+    token = _collector.set(calls)
+    try:
+        yield calls
+    finally:
+        _collector.reset(token)
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Label the calls made inside the block with a pipeline stage."""
+    token = _stage.set(name)
+    try:
+        yield
+    finally:
+        _stage.reset(token)

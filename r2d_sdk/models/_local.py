@@ -1,0 +1,256 @@
+"""In-process transformers models with request micro-batching.
+
+Concurrent `generate` calls are queued; one worker takes up to `batch_size` queued requests
+with the same sampling settings, left-pads them into one batch and runs a single
+`model.generate`, off the event loop. Scoring (log-probabilities of given text) shares the
+same lock, so torch never runs two jobs on one model at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r2d_sdk._errors import R2DError, missing_package
+from r2d_sdk._generation import GenerationParams
+from r2d_sdk._offline import quiet_network_defaults
+from r2d_sdk._settings import hub_allowed
+from r2d_sdk._types import Message
+
+
+@dataclass
+class LocalGeneration:
+    """The raw result of one local generation."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+@dataclass
+class _Request:
+    prompt: str
+    params: GenerationParams
+    future: asyncio.Future[LocalGeneration]
+
+
+def resolve_model_folder(ref: str) -> tuple[str, bool]:
+    """Map a local model reference to something `from_pretrained` takes, and whether it is on disk."""
+    from r2d_sdk.models._embedded import EMBEDDED_ALIASES, embedded_model_folder
+
+    if ref.lower() in EMBEDDED_ALIASES:
+        return str(embedded_model_folder()), True
+    path = Path(ref).expanduser()
+    if path.exists():
+        return str(path), True
+    return ref, False
+
+
+class LocalModel:
+    """A transformers causal LM and its tokenizer, loaded once per process per reference.
+
+    Args:
+        ref: `smollm2` (embedded), a folder, or a Hugging Face id (hub only if reachable and allowed).
+        batch_size: the most requests one `generate` call serves.
+        batch_wait_ms: how long the first queued request waits for company.
+        dtype: torch dtype name (float32 on CPU by default).
+        device: `cpu`, `cuda`, ... (default: cuda when available).
+        chat_template: `auto` (the tokenizer's own) or `vicuna` ("{system} USER: {prompt} ASSISTANT:").
+        adapter: a PEFT adapter folder to load on top of the base.
+    """
+
+    _instances: dict[tuple[Any, ...], LocalModel] = {}
+    _instances_lock = threading.Lock()
+
+    @classmethod
+    def get(cls, ref: str, **options: Any) -> LocalModel:
+        """The process-wide instance for this reference and options (loaded on first use)."""
+        key = (ref, tuple(sorted((k, str(v)) for k, v in options.items())))
+        with cls._instances_lock:
+            if key not in cls._instances:
+                cls._instances[key] = cls(ref, **options)
+            return cls._instances[key]
+
+    def __init__(self, ref: str, batch_size: int = 32, batch_wait_ms: float = 15.0, dtype: str | None = None,
+                 device: str | None = None, chat_template: str = "auto", adapter: str | None = None,
+                 threads: int | None = None) -> None:
+        quiet_network_defaults()
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as error:
+            raise missing_package(error.name or "transformers", "local models") from None
+        if threads:
+            torch.set_num_threads(threads)
+        self.ref = ref
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait_ms / 1000
+        self.chat_template = chat_template
+        folder, on_disk = resolve_model_folder(ref)
+        local_only = on_disk or not hub_allowed()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=local_only)
+            torch_dtype = getattr(torch, dtype) if dtype else None
+            self.model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=local_only, dtype=torch_dtype)
+        except OSError as error:
+            raise R2DError(f"could not load local model '{ref}': {error}",
+                           fix="give a folder with config.json and weights, `smollm2` for the embedded model, "
+                               "or a hub id with HF_HUB_OFFLINE unset and the hub reachable") from None
+        if adapter:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, adapter)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device).eval()
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        self._torch_lock = threading.Lock()
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- prompts -------------------------------------------------------------------------
+    def render(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
+        """The exact prompt text the model sees for these messages."""
+        if self.chat_template == "vicuna" or not getattr(self.tokenizer, "chat_template", None):
+            system = " ".join(m["content"] for m in messages if m["role"] == "system")
+            turns = []
+            for m in messages:
+                if m["role"] == "user":
+                    turns.append(f"USER: {m['content']}")
+                elif m["role"] == "assistant":
+                    turns.append(f"ASSISTANT: {m['content']}")
+            text = " ".join(([system] if system else []) + turns)
+            return text + (" ASSISTANT:" if add_generation_prompt else "")
+        return self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=add_generation_prompt,
+                                                  tokenize=False)
+
+    # ---- generation ----------------------------------------------------------------------
+    async def generate(self, messages: list[Message], params: GenerationParams) -> LocalGeneration:
+        """Queue one request; it is served in the next batch with matching settings."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._worker is None or self._worker.done():
+            self._loop = loop
+            self._queue = asyncio.Queue()
+            self._worker = loop.create_task(self._serve())
+        assert self._queue is not None
+        future: asyncio.Future[LocalGeneration] = loop.create_future()
+        await self._queue.put(_Request(self.render(messages), params, future))
+        return await future
+
+    async def _serve(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        held: list[_Request] = []
+        while True:
+            if not held:
+                held.append(await queue.get())
+            deadline = asyncio.get_running_loop().time() + self.batch_wait
+            while len(held) < self.batch_size * 4:
+                timeout = deadline - asyncio.get_running_loop().time()
+                try:
+                    held.append(queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(queue.get(), timeout))
+                except (TimeoutError, asyncio.QueueEmpty):
+                    break
+            params = held[0].params
+            batch = [r for r in held if r.params == params][: self.batch_size]
+            held = [r for r in held if r not in batch]
+            live = [r for r in batch if not r.future.done()]
+            if not live:
+                continue
+            try:
+                results = await asyncio.to_thread(self.generate_batch, [r.prompt for r in live], params)
+            except Exception as error:  # one failure fails the batch; each caller sees it
+                for request in live:
+                    if not request.future.done():
+                        request.future.set_exception(error)
+                continue
+            for request, result in zip(live, results, strict=True):
+                if not request.future.done():
+                    request.future.set_result(result)
+
+    def generate_batch(self, prompts: list[str], params: GenerationParams) -> list[LocalGeneration]:
+        """Generate for several rendered prompts in one left-padded batch (blocking)."""
+        import torch
+
+        tokenizer = self.tokenizer
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "pad_token_id": tokenizer.pad_token_id}
+        if params.temperature > 0:
+            kwargs.update(do_sample=True, temperature=params.temperature)
+            if params.top_p is not None:
+                kwargs["top_p"] = params.top_p
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if params.repetition_penalty is not None:
+            kwargs["repetition_penalty"] = params.repetition_penalty
+        if params.stop:
+            kwargs.update(stop_strings=params.stop, tokenizer=tokenizer)
+        with self._torch_lock, torch.inference_mode():
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            output = self.model.generate(**encoded, **kwargs)
+        width = encoded["input_ids"].shape[1]
+        results = []
+        eos_ids = _eos_ids(self.model, tokenizer)
+        for row, attention in zip(output, encoded["attention_mask"], strict=True):
+            new = row[width:].tolist()
+            ended = next((i for i, t in enumerate(new) if t in eos_ids), None)
+            kept = new if ended is None else new[:ended]
+            text = tokenizer.decode(kept, skip_special_tokens=False)
+            text = _strip_special(text, tokenizer)
+            if params.stop:
+                for stop in params.stop:
+                    text = text.split(stop)[0]
+            finish = "stop" if ended is not None or len(new) < params.max_tokens else "length"
+            results.append(LocalGeneration(text, int(attention.sum()), len(kept) + (ended is not None), finish))
+        return results
+
+    # ---- scoring -------------------------------------------------------------------------
+    def token_logprobs(self, text: str, prefix: str = "") -> list[float]:
+        """Log-probability of each token of `text` given `prefix` (or given nothing but BOS)."""
+        import torch
+
+        tokenizer = self.tokenizer
+        prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"] if prefix else []
+        text_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not text_ids:
+            return []
+        start = prefix_ids or ([tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else [])
+        ids = start + text_ids
+        if not start:  # no way to score the first token without context; skip it
+            ids, text_ids = text_ids, text_ids[1:]
+        with self._torch_lock, torch.inference_mode():
+            logits = self.model(torch.tensor([ids], device=self.device)).logits[0].float()
+        logprobs = torch.log_softmax(logits[:-1], dim=-1)
+        targets = torch.tensor(ids[1:], device=self.device)
+        picked = logprobs.gather(1, targets[:, None])[:, 0]
+        return picked[-len(text_ids):].tolist() if text_ids else []
+
+    def mean_nll(self, text: str) -> float:
+        """Mean negative log-likelihood per token: the perplexity filter's score."""
+        logprobs = self.token_logprobs(text)
+        return -sum(logprobs) / len(logprobs) if logprobs else 0.0
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids = {tokenizer.eos_token_id}
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif isinstance(configured, list):
+        ids.update(configured)
+    return {i for i in ids if i is not None}
+
+
+def _strip_special(text: str, tokenizer: Any) -> str:
+    # Keep added tokens such as R2D's pivots, drop the tokenizer's control tokens.
+    for token in tokenizer.all_special_tokens:
+        if token:
+            text = text.replace(token, "")
+    return text.strip()

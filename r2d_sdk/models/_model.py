@@ -1,0 +1,167 @@
+"""The one model-call path: cache lookup, LiteLLM (API or local provider), accounting, record."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from r2d_sdk._calls import CallRecord, current_stage, record
+from r2d_sdk._errors import ModelCallError
+from r2d_sdk._generation import GenerationParams
+from r2d_sdk._offline import import_litellm
+from r2d_sdk._types import Message, ModelOutput
+
+if TYPE_CHECKING:
+    from r2d_sdk.models._local import LocalModel
+
+LOCAL_PREFIX = "local/"
+
+# Errors worth another try: the provider was busy or the connection dropped.
+_TRANSIENT = ("RateLimitError", "APIConnectionError", "Timeout", "ServiceUnavailableError",
+              "InternalServerError", "APIError")
+
+
+class ResponseCache(Protocol):
+    """Stores finished generations by key; the results database implements it."""
+
+    def get(self, key: str) -> ModelOutput | None: ...
+
+    def put(self, key: str, output: ModelOutput) -> None: ...
+
+
+def cache_key(model_id: str, api_base: str | None, messages: list[Message], params: GenerationParams,
+              extra: dict[str, Any]) -> str:
+    """Key of a call: the model, where it is served, the messages and every sampling knob."""
+    payload = json.dumps([model_id, api_base, messages, params.model_dump(), extra], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Model:
+    """A chat model reached through LiteLLM: an API model or a local transformers model.
+
+    Args:
+        name: the name the recipe gives it (what the database calls it).
+        model_id: a LiteLLM model string (`openai/gpt-4o-mini`, `ollama/llama3`, ...) or
+            `local/<ref>` for an in-process transformers model, where ref is `smollm2` (the
+            embedded default), a folder, or a Hugging Face id.
+        defaults: generation parameters used unless a call overrides them.
+        api_base: the server URL for self-hosted providers.
+        api_key: the key itself (expanded from `${ENV}` by the recipe, never stored).
+        extra: further LiteLLM keyword arguments (e.g. `mock_response` in tests).
+        cache: where deterministic responses are kept between runs.
+        max_retries: tries after the first on transient errors.
+    """
+
+    def __init__(self, name: str, model_id: str, defaults: GenerationParams | None = None, *,
+                 api_base: str | None = None, api_key: str | None = None, extra: dict[str, Any] | None = None,
+                 cache: ResponseCache | None = None, max_retries: int = 3, local_options: dict[str, Any] | None = None
+                 ) -> None:
+        self.name = name
+        self.model_id = model_id
+        self.defaults = defaults or GenerationParams()
+        self.api_base = api_base
+        self._api_key = api_key
+        self.extra = dict(extra or {})
+        self.cache = cache
+        self.max_retries = max_retries
+        self.local_options = dict(local_options or {})
+
+    def __repr__(self) -> str:
+        return f"Model(name={self.name!r}, model_id={self.model_id!r})"
+
+    @property
+    def is_local(self) -> bool:
+        """True for an in-process transformers model."""
+        return self.model_id.startswith(LOCAL_PREFIX)
+
+    @property
+    def local(self) -> LocalModel:
+        """The loaded local model: torch module, tokenizer, scoring. Local models only."""
+        if not self.is_local:
+            raise ModelCallError(f"model '{self.name}' ({self.model_id}) is an API model; this needs a local one",
+                                 fix="name a `local/...` model in the recipe for this component")
+        from r2d_sdk.models._local import LocalModel
+
+        return LocalModel.get(self.model_id[len(LOCAL_PREFIX):], **self.local_options)
+
+    async def generate(self, messages: list[Message], params: GenerationParams | None = None,
+                       **overrides: Any) -> ModelOutput:
+        """Generate a reply to `messages`.
+
+        Raises:
+            ModelCallError: the call failed after its retries (it is recorded all the same).
+        """
+        params = (params or self.defaults).merged(**overrides)
+        key = cache_key(self.model_id, self.api_base, messages, params, self.extra) if self.cache else ""
+        if self.cache is not None and params.deterministic:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self._record(messages, params, hit, cache_hit=True)
+                return hit
+        started = time.perf_counter()
+        retries = 0
+        while True:
+            try:
+                output = await self._call_litellm(messages, params)
+                break
+            except Exception as error:
+                transient = type(error).__name__ in _TRANSIENT
+                if transient and retries < self.max_retries:
+                    retries += 1
+                    await asyncio.sleep(min(8.0, 0.5 * 2 ** retries))
+                    continue
+                latency = (time.perf_counter() - started) * 1000
+                message = f"{type(error).__name__}: {error}"
+                record(CallRecord(self.name, self.model_id, list(messages), params.model_dump(exclude_none=True),
+                                  None, current_stage(), latency_ms=latency, retries=retries, error=message))
+                raise ModelCallError(f"model '{self.name}' call failed: {message}",
+                                     fix="check the model string, api_base and API key variable") from error
+        output.latency_ms = (time.perf_counter() - started) * 1000
+        output.retries = retries
+        self._record(messages, params, output, cache_hit=False)
+        if self.cache is not None and params.deterministic:
+            self.cache.put(key, output)
+        return output
+
+    async def _call_litellm(self, messages: list[Message], params: GenerationParams) -> ModelOutput:
+        litellm = import_litellm()
+        if self.is_local:
+            from r2d_sdk.models._local_provider import LOAD_OPTIONS, ensure_registered
+
+            ensure_registered()
+            LOAD_OPTIONS[self.model_id[len(LOCAL_PREFIX):]] = self.local_options
+        kwargs: dict[str, Any] = {"temperature": params.temperature, "max_tokens": params.max_tokens}
+        if params.top_p is not None:
+            kwargs["top_p"] = params.top_p
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if params.stop:
+            kwargs["stop"] = params.stop
+        if params.repetition_penalty is not None:
+            kwargs["repetition_penalty"] = params.repetition_penalty
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self._api_key:
+            kwargs["api_key"] = self._api_key
+        kwargs.update(self.extra)
+        response = await litellm.acompletion(model=self.model_id, messages=list(messages), **kwargs)
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        return ModelOutput(
+            text=choice.message.content or "",
+            model=self.name,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            finish_reason=choice.finish_reason,
+        )
+
+    def _record(self, messages: list[Message], params: GenerationParams, output: ModelOutput, cache_hit: bool) -> None:
+        record(CallRecord(
+            self.name, self.model_id, list(messages), params.model_dump(exclude_none=True), output.text,
+            current_stage(), finish_reason=output.finish_reason, prompt_tokens=output.prompt_tokens,
+            completion_tokens=output.completion_tokens, latency_ms=0.0 if cache_hit else output.latency_ms,
+            cache_hit=cache_hit, retries=output.retries,
+        ))
