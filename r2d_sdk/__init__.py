@@ -23,6 +23,7 @@ from r2d_sdk._types import (
     user,
 )
 from r2d_sdk._version import __version__
+from r2d_sdk.data import DataSource, read_table, resolve_data_file
 from r2d_sdk.models import Model
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Behavior",
     "Component",
     "ConfigError",
+    "DataSource",
     "Context",
     "Dataset",
     "Defense",
@@ -55,6 +57,8 @@ __all__ = [
     "lookup",
     "plugin_load_errors",
     "plugins",
+    "read_table",
+    "resolve_data_file",
     "register",
     "system",
     "user",

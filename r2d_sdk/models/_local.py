@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ class LocalModel:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         self._torch_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"r2d-local-{ref}")
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,7 +166,9 @@ class LocalModel:
             if not live:
                 continue
             try:
-                results = await asyncio.to_thread(self.generate_batch, [r.prompt for r in live], params)
+                # Our own executor, not the loop's default: Ctrl-C must not wait for a batch to finish.
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self.generate_batch, [r.prompt for r in live], params)
             except Exception as error:  # one failure fails the batch; each caller sees it
                 for request in live:
                     if not request.future.done():

@@ -1,0 +1,3 @@
+"""Built-in datasets."""
+
+from r2d_plugins.datasets import jbb  # noqa: F401

@@ -1,0 +1,3 @@
+"""Built-in defenses."""
+
+from r2d_plugins.defenses import none  # noqa: F401

@@ -1,0 +1,3 @@
+"""Built-in metrics."""
+
+from r2d_plugins.metrics import rates  # noqa: F401

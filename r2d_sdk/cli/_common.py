@@ -1,0 +1,41 @@
+"""What every command shares: error printing without tracebacks, opening the store."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from r2d_sdk._errors import R2DError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+db_option = click.option("--db", "db", default=None, metavar="URL",
+                         help="Results database: a SQLite path or SQLAlchemy URL "
+                              "(default: R2D_DATABASE_URL, else ./r2d-results.db).")
+
+
+def friendly_errors(function: F) -> F:
+    """Print an R2DError as one message with its fix and exit with its code; no traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except R2DError as error:
+            click.secho(f"error: {error.message}", fg="red", err=True)
+            if error.fix:
+                click.echo(f"  fix: {error.fix}", err=True)
+            sys.exit(error.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_store(db: str | None, recipe_value: str | None = None) -> Any:
+    from r2d_sdk._settings import database_url
+    from r2d_sdk.store import Store
+
+    return Store(database_url(db, recipe_value))

@@ -1,0 +1,161 @@
+"""`r2d-sdk` commands. Heavy imports happen inside each command so `--help` stays fast."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from r2d_sdk._version import __version__
+from r2d_sdk.cli._common import db_option, friendly_errors, open_store
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="r2d-sdk")
+def cli() -> None:
+    """Evaluate jailbreak attacks and defenses, and train R2D, from YAML recipes."""
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@friendly_errors
+def validate(recipe: Path) -> None:
+    """Check a recipe (fields, plugin names and arguments, datasets) without running it."""
+    from r2d_sdk.recipe import load_recipe
+    from r2d_sdk.run import load_items, validate_components
+    from r2d_sdk.run._build import build_models
+    from r2d_sdk._context import Context
+
+    loaded = load_recipe(recipe)
+    validate_components(loaded.recipe)
+    context = Context(models=build_models(loaded.recipe, None), seed=loaded.recipe.seed)
+    counts = [f"{spec.key}: {len(load_items(spec, context, f'datasets[{i}]'))} items"
+              for i, spec in enumerate(loaded.recipe.datasets)]
+    r = loaded.recipe
+    click.echo(f"{recipe}: valid. {', '.join(counts)}; {len(r.targets)} target(s) × {len(r.attacks)} attack(s) "
+               f"× {len(r.defenses)} defense(s); judges: {', '.join(s.key for s in r.judges)}")
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@db_option
+@click.option("--resume", default=None, metavar="RUN_ID|latest", help="Finish an interrupted run.")
+@click.option("--limit", type=int, default=None, help="Use only the first N items of each dataset.")
+@click.option("--concurrency", type=int, default=None, help="Override the recipe's concurrency.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def run(recipe: Path, db: str | None, resume: str | None, limit: int | None, concurrency: int | None,
+        quiet: bool) -> None:
+    """Run a recipe's attack × defense grid and store everything in the results database."""
+    from r2d_sdk.cli._report import print_summary, progress_bar
+    from r2d_sdk.recipe import load_recipe
+    from r2d_sdk.run import Interrupted, execute
+
+    loaded = load_recipe(recipe)
+    if limit is not None:
+        for spec in loaded.recipe.datasets:
+            spec.limit = min(spec.limit or limit, limit)
+    if concurrency is not None:
+        loaded.recipe.concurrency = concurrency
+    store = open_store(db, loaded.recipe.database)
+    with progress_bar(quiet) as advance:
+        try:
+            result = asyncio.run(execute(loaded, store, resume=resume, progress=advance))
+        except Interrupted as error:
+            click.secho(f"\n{error.message}", fg="yellow", err=True)
+            click.echo(f"  resume: {error.fix}", err=True)
+            sys.stderr.flush()
+            # Leave at once: a local model may still be inside a batch we no longer need.
+            os._exit(130)
+    print_summary(result, store)
+
+
+@cli.group()
+def plugins() -> None:
+    """List and describe installed attacks, defenses, judges, metrics and datasets."""
+
+
+@plugins.command("list")
+@click.option("--kind", type=click.Choice(["attack", "defense", "judge", "metric", "dataset"]), default=None)
+@friendly_errors
+def plugins_list(kind: str | None) -> None:
+    """Every registered component, and any plugin package that failed to load."""
+    from r2d_sdk.cli._report import print_plugins
+
+    print_plugins(kind)
+
+
+@plugins.command("info")
+@click.argument("name")
+@friendly_errors
+def plugins_info(name: str) -> None:
+    """A component's description and arguments."""
+    from r2d_sdk.cli._report import print_plugin_info
+
+    print_plugin_info(name)
+
+
+@cli.group()
+def runs() -> None:
+    """Runs stored in the results database."""
+
+
+@runs.command("list")
+@db_option
+@click.option("--limit", type=int, default=20)
+@friendly_errors
+def runs_list(db: str | None, limit: int) -> None:
+    """The newest runs."""
+    from r2d_sdk.cli._report import print_runs
+
+    print_runs(open_store(db), limit)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@db_option
+@friendly_errors
+def runs_show(run_id: str, db: str | None) -> None:
+    """A run's details and metrics (RUN_ID or 'latest')."""
+    from r2d_sdk.cli._report import print_run
+
+    print_run(open_store(db), run_id)
+
+
+@cli.command()
+@click.argument("query")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@friendly_errors
+def sql(query: str, db: str | None, fmt: str) -> None:
+    """Run a read-only SQL query against the results database."""
+    from r2d_sdk.cli._report import print_rows
+    from r2d_sdk.store._sql import read_only_query
+
+    store = open_store(db)
+    columns, rows = read_only_query(store.engine, query)
+    print_rows(columns, rows, fmt)
+
+
+@cli.group()
+def db() -> None:
+    """Results database maintenance."""
+
+
+@db.command("upgrade")
+@db_option
+@friendly_errors
+def db_upgrade(db: str | None) -> None:
+    """Apply any pending schema migrations."""
+    from r2d_sdk.store import current_revision
+
+    store = open_store(db)
+    click.echo(f"{store.display_url} is at revision {current_revision(store.engine)} (latest)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="r2d-sdk")

@@ -1,0 +1,141 @@
+"""Rich output for the CLI: progress, summary tables, plugin and run listings."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, \
+    TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console()
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback (advance, total) drawing counts, rate and ETA; None when quiet."""
+    if quiet:
+        yield None
+        return
+    columns = (TextColumn("[bold]grid"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+        task = progress.add_task("grid", total=None, rate="")
+
+        def advance(step: int, total: int) -> None:
+            progress.update(task, total=total, advance=step)
+            elapsed = progress.tasks[0].elapsed or 0
+            done = progress.tasks[0].completed
+            if elapsed > 0:
+                progress.update(task, rate=f"{done / elapsed:.1f} cells/s")
+
+        yield advance
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def metrics_table(metrics: list[Any], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("dataset", "label", "model", "attack", "defense", "judge", "metric", "value", "95% CI", "n",
+                   "not scored"):
+        table.add_column(column, justify="right" if column in ("value", "n", "not scored") else "left")
+    for m in metrics:
+        extra = m.extra_json or {}
+        table.add_row(m.dataset, m.item_label or "", m.model, m.attack, m.defense, m.judge, m.metric, _fmt(m.value),
+                      f"{_fmt(m.ci_low)}–{_fmt(m.ci_high)}" if m.ci_low is not None else "-", str(m.n),
+                      str(extra.get("errors", 0) + extra.get("unscorable", 0)))
+    return table
+
+
+def print_summary(result: Any, store: Any) -> None:
+    console.print(metrics_table(result.metrics, f"run {result.run_id}: {result.status}"))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.samples.items()))
+    console.print(f"samples: {counts} ({result.skipped} already done before this start); {result.seconds:.1f} s")
+    where = store.sqlite_path or store.display_url
+    console.print(f"results: [bold]{where}[/bold]  (run id [bold]{result.run_id}[/bold])")
+    db_flag = f" --db {where}" if store.sqlite_path else ""
+    console.print("example: r2d-sdk sql " + json.dumps(
+        f"SELECT attack, defense, judge, n_scored, asr FROM asr_by_cell WHERE run_id = '{result.run_id}'") + db_flag)
+
+
+def print_plugins(kind: str | None) -> None:
+    from r2d_sdk._registry import plugin_load_errors, plugins
+
+    table = Table(title="r2d-sdk plugins")
+    for column in ("kind", "name", "from", "description"):
+        table.add_column(column)
+    for info in plugins(kind):
+        table.add_row(info.kind, info.name, info.source, info.description)
+    console.print(table)
+    for entry_point, error in plugin_load_errors().items():
+        console.print(f"[red]failed to load plugin {entry_point}[/red]: {error}")
+
+
+def print_plugin_info(name: str) -> None:
+    from r2d_sdk._errors import ConfigError
+    from r2d_sdk._registry import lookup
+
+    found = []
+    for kind in ("attack", "defense", "judge", "metric", "dataset"):
+        with contextlib.suppress(ConfigError):
+            found.append(lookup(kind, name))
+    if not found:
+        raise ConfigError(f"no plugin named '{name}'", fix="`r2d-sdk plugins list` shows every name")
+    for info in found:
+        console.print(f"[bold]{info.name}[/bold] ({info.kind}, from {info.source})")
+        console.print((info.cls.__doc__ or "").strip())
+        table = Table(title="arguments")
+        for column in ("name", "type", "default", "description"):
+            table.add_column(column)
+        for field_name, field in info.cls.Config.model_fields.items():
+            default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+            table.add_row(field_name, str(field.annotation).replace("typing.", ""), default, field.description or "")
+        console.print(table)
+
+
+def print_runs(store: Any, limit: int) -> None:
+    table = Table(title=f"runs in {store.sqlite_path or store.display_url}")
+    for column in ("id", "name", "status", "started (UTC)", "samples"):
+        table.add_column(column)
+    for run in store.list_runs(limit):
+        table.add_row(run.id, run.name, run.status, run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      str(sum(store.sample_count(run.id).values())))
+    console.print(table)
+
+
+def print_run(store: Any, run_id: str) -> None:
+    run = store.get_run(run_id)
+    console.print(f"[bold]run {run.id}[/bold] {run.name}: {run.status}")
+    console.print(f"started {run.started_at:%Y-%m-%d %H:%M:%S} UTC, finished "
+                  f"{run.finished_at:%Y-%m-%d %H:%M:%S} UTC" if run.finished_at else f"started {run.started_at}")
+    console.print(f"sdk {run.sdk_version}, git {run.git_commit or '-'}, python {run.python_version}, seed {run.seed}, "
+                  f"recipe {run.recipe_path or '-'} (sha256 {run.recipe_hash[:12]})")
+    counts = store.sample_count(run.id)
+    console.print("samples: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    if run.error:
+        console.print(f"[red]error:[/red] {run.error}")
+    console.print(metrics_table(store.metrics(run.id), "metrics"))
+
+
+def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str, indent=2))
+    else:
+        table = Table()
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        console.print(table)

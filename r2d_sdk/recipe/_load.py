@@ -1,0 +1,101 @@
+"""Read a recipe file: YAML, `${ENV}` expansion, validation with file and field-path errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from r2d_sdk._errors import ConfigError
+from r2d_sdk.recipe._schema import Recipe
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass
+class LoadedRecipe:
+    """A validated recipe with the text it came from (stored as written: secrets stay `${VAR}`)."""
+
+    recipe: Recipe
+    text: str
+    path: Path | None
+
+    @property
+    def hash(self) -> str:
+        """Hash of the recipe as written: resume refuses when it changed."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def expand_env(value: Any, where: str, path: str = "") -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string; a missing variable is an error."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, where, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, where, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: {path} uses ${{{name}}}, which is not set",
+                          fix=f"export {name}=... before running, or write ${{{name}:-default}}")
+
+    return _ENV_REFERENCE.sub(substitute, value)
+
+
+def _format_errors(error: ValidationError, where: str) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        got = item.get("input")
+        shown = "" if item["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  {location}: {message}{shown}")
+    return f"{where} is not a valid recipe:\n" + "\n".join(lines)
+
+
+def parse_recipe(text: str, where: str = "<recipe>", path: Path | None = None) -> LoadedRecipe:
+    """Validate recipe text. Raises ConfigError naming the file, field path and expectation."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{where} is not valid YAML{at}: {getattr(error, 'problem', error)}",
+                          fix="fix the YAML syntax (indentation, quotes, colons)") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a YAML mapping with models, datasets, judges, ...",
+                          fix="see docs/recipes.md or recipes/jbb.yaml for the shape")
+    data = expand_env(data, where)
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error, where),
+                          fix="see docs/recipes.md for every field; `r2d-sdk validate` checks a recipe") from None
+    return LoadedRecipe(recipe, text, path)
+
+
+def load_recipe(path: str | Path) -> LoadedRecipe:
+    """Read and validate a recipe file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"recipe file {path} does not exist", fix="check the path (recipes/ holds the shipped ones)") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read recipe {path}: {error.strerror}", fix="check the file's permissions") from None
+    return parse_recipe(text, str(path), path)

@@ -1,0 +1,136 @@
+"""Pydantic models of a recipe. Every model forbids unknown fields so typos fail loudly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from r2d_sdk._generation import PRESETS, GenerationParams
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """A model the recipe can name: `local/<ref>` or any LiteLLM model string."""
+
+    model: str = Field(description="LiteLLM model string, or local/<smollm2|folder|hub id>")
+    api_base: str | None = Field(None, description="server URL for self-hosted providers")
+    api_key: str | None = Field(None, description="use ${ENV_VAR}; the value is never stored")
+    params: dict[str, Any] = Field(default_factory=dict, description="extra LiteLLM arguments")
+    generation: dict[str, Any] = Field(default_factory=dict, description="generation overrides for this model")
+    max_retries: int = Field(3, ge=0)
+    # Local models only.
+    batch_size: int = Field(32, gt=0)
+    dtype: str | None = None
+    device: str | None = None
+    chat_template: str = Field("auto", pattern="^(auto|vicuna)$")
+    adapter: str | None = None
+
+    def local_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"batch_size": self.batch_size, "chat_template": self.chat_template}
+        for key in ("dtype", "device", "adapter"):
+            if getattr(self, key) is not None:
+                options[key] = getattr(self, key)
+        return options
+
+
+class ComponentSpec(_Strict):
+    """An attack, defense, judge, metric or dataset: a plugin name and its arguments.
+
+    `label` names it in the grid and the database when the same plugin appears twice.
+    """
+
+    name: str
+    label: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class DatasetSpec(ComponentSpec):
+    """A dataset plugin plus the slice of it to use."""
+
+    limit: int | None = Field(None, gt=0, description="first N items after filtering")
+    filter: dict[str, list[str]] = Field(default_factory=dict,
+                                         description="field -> allowed values (category, label, ...)")
+
+
+class GenerationSpec(_Strict):
+    """A preset (jbb: greedy, 150 tokens; xstest: 512 tokens, repetition 1.2) plus overrides."""
+
+    preset: str = "jbb"
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown preset '{value}', expected one of {sorted(PRESETS)}")
+        return value
+
+    def params(self) -> GenerationParams:
+        overrides = self.model_dump(exclude={"preset"}, exclude_none=True)
+        return PRESETS[self.preset].merged(**overrides)
+
+
+def _as_spec(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class Recipe(_Strict):
+    """A run: models, datasets, attacks × defenses, judges and metrics."""
+
+    name: str = "run"
+    description: str = ""
+    models: dict[str, ModelSpec]
+    target: str | list[str] = Field("target", description="model name(s) under attack")
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    attacks: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="direct")])
+    defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")])
+    judges: list[ComponentSpec] = Field(min_length=1)
+    metrics: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="asr")])
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    concurrency: int = Field(32, gt=0, le=4096)
+    seed: int = 0
+    database: str | None = Field(None, description="SQLAlchemy URL or SQLite path")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "dataset" in data:  # `dataset:` is shorthand for a one-item `datasets:`
+            if "datasets" in data:
+                raise ValueError("give either `dataset` or `datasets`, not both")
+            data["datasets"] = [data.pop("dataset")]
+        for key in ("datasets", "attacks", "defenses", "judges", "metrics"):
+            if isinstance(data.get(key), list):
+                data[key] = [_as_spec(item) for item in data[key]]
+        return data
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Recipe:
+        for name in self.targets:
+            if name not in self.models:
+                raise ValueError(f"target '{name}' is not one of the models: {sorted(self.models)}")
+        for field_name in ("datasets", "attacks", "defenses", "judges", "metrics"):
+            keys = [spec.key for spec in getattr(self, field_name)]
+            duplicates = sorted({k for k in keys if keys.count(k) > 1})
+            if duplicates:
+                raise ValueError(f"{field_name} repeats {duplicates}; give each a distinct `label`")
+        return self

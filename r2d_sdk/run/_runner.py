@@ -1,0 +1,224 @@
+"""The runner: the attack × defense × item grid, concurrent, resumable, written as it goes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from r2d_sdk._calls import CallRecord, collect, set_orphan_sink, stage
+from r2d_sdk._components import Attack, Defense
+from r2d_sdk._errors import R2DError
+from r2d_sdk._types import AttackPrompt, Behavior, DefenseResult, Judgment, Message
+from r2d_sdk.recipe import LoadedRecipe
+from r2d_sdk.run._build import Grid, build_grid
+from r2d_sdk.run._metrics import compute_metrics
+from r2d_sdk.store import SampleRecord, Store
+
+FLUSH_SECONDS = 0.25
+FLUSH_ROWS = 200
+
+
+@dataclass
+class RunResult:
+    """What a finished (or interrupted) run reports."""
+
+    run_id: str
+    status: str
+    samples: dict[str, int]
+    metrics: list[Any]
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Unit:
+    dataset: str
+    item: Behavior
+    model: str
+    attack: str
+    defense: str
+
+
+class Interrupted(R2DError):
+    """Ctrl-C: the run is marked interrupted and can be resumed."""
+
+
+@dataclass
+class _Writer:
+    """Buffers finished samples and commits them together, at most FLUSH_SECONDS apart."""
+
+    store: Store
+    run_id: str
+    buffer: list[SampleRecord] = field(default_factory=list)
+    orphans: list[CallRecord] = field(default_factory=list)
+    last_flush: float = field(default_factory=time.monotonic)
+
+    def add(self, record: SampleRecord) -> None:
+        self.buffer.append(record)
+        if len(self.buffer) >= FLUSH_ROWS or time.monotonic() - self.last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        records, self.buffer = self.buffer, []
+        orphans, self.orphans = self.orphans, []
+        self.store.write_samples(self.run_id, records)
+        self.store.write_orphan_calls(self.run_id, orphans)
+        if not records:
+            self.store.flush_cache()
+        self.last_flush = time.monotonic()
+
+
+def _defended(defense: Defense) -> Callable[[list[Message]], Any]:
+    async def target(messages: list[Message]) -> DefenseResult:
+        return await defense.respond(messages)
+
+    return target
+
+
+async def _judge_all(grid: Grid, item: Behavior, prompt: str, response: str) -> list[tuple[str, Judgment]]:
+    async def one(label: str) -> tuple[str, Judgment]:
+        judge = grid.judges[label]
+        try:
+            with stage("judge"):
+                return label, await judge.judge(item, prompt, response)
+        except Exception as error:  # a judge that raises still yields an honest error row
+            return label, Judgment.failed(f"{type(error).__name__}: {error}")
+
+    return list(await asyncio.gather(*(one(label) for label in grid.judges)))
+
+
+async def _run_unit(grid: Grid, unit: _Unit, done: set[tuple[Any, ...]], writer: _Writer) -> int:
+    """Attack one item, answer each prompt through the defense, judge, record. Returns cells written."""
+    attack: Attack = grid.attacks[unit.attack]
+    defense = grid.defenses[(unit.model, unit.defense)]
+    model = grid.context.models[unit.model]
+    with collect() as attack_calls, stage("attack"):
+        try:
+            prompts: list[AttackPrompt] = await attack.prompts(unit.item, _defended(defense))
+            attack_error = None
+        except Exception as error:
+            prompts, attack_error = [AttackPrompt([{"role": "user", "content": unit.item.goal}])], error
+    written = 0
+    for index, prompt in enumerate(prompts):
+        cell = (unit.dataset, unit.item.id, unit.model, unit.attack, unit.defense, index)
+        if cell in done:
+            continue
+        record = SampleRecord(
+            dataset=unit.dataset, item_id=unit.item.id, item_label=unit.item.label or None,
+            category=unit.item.category or None, goal=unit.item.goal, model=unit.model, model_id=model.model_id,
+            attack=unit.attack, defense=unit.defense, prompt_index=index, prompt=prompt.text,
+            messages=[dict(m) for m in prompt.messages], response=None, attack_info=dict(prompt.info),
+        )
+        with collect() as calls:
+            if attack_error is not None:
+                record.status, record.error = "error", f"attack failed: {type(attack_error).__name__}: {attack_error}"
+            else:
+                started = time.perf_counter()
+                try:
+                    with stage("defense"):
+                        result = await defense.respond(list(prompt.messages))
+                    record.response, record.blocked = result.response, result.blocked
+                    record.reasoning, record.defense_info = result.reasoning, dict(result.info)
+                except Exception as error:  # the model call or the defense failed: its own status
+                    record.status, record.error = "error", f"{type(error).__name__}: {error}"
+                record.latency_ms = (time.perf_counter() - started) * 1000
+            if record.status == "ok":
+                record.judgments = await _judge_all(grid, unit.item, prompt.text, record.response or "")
+            else:
+                record.judgments = [(label, Judgment.failed(f"no response to judge: {record.error}"))
+                                    for label in grid.judges]
+        defense_model_ms = sum(c.latency_ms for c in calls if c.stage == "defense")
+        record.defense_latency_ms = max(0.0, record.latency_ms - defense_model_ms)
+        record.calls = (attack_calls if index == 0 else []) + calls
+        writer.add(record)
+        written += 1
+    return written
+
+
+def _units(grid: Grid) -> Iterator[_Unit]:
+    for dataset, items in grid.items.items():
+        for item in items:
+            for model in grid.targets:
+                for attack in grid.attacks:
+                    for defense in {d for (m, d) in grid.defenses if m == model}:
+                        yield _Unit(dataset, item, model, attack, defense)
+
+
+def _ordered_units(grid: Grid) -> list[_Unit]:
+    # Keep the recipe's defense order (sets above lose it) so progress and output read naturally.
+    order = list(dict.fromkeys(d for (_, d) in grid.defenses))
+    return sorted(_units(grid), key=lambda u: (u.dataset, u.model, u.attack, order.index(u.defense)))
+
+
+async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
+                  progress: Any = None, extras: dict[str, Any] | None = None) -> RunResult:
+    """Run (or resume) a recipe against a store. `progress` gets (advance, total) callbacks."""
+    recipe = loaded.recipe
+    started = time.monotonic()
+    if resume:
+        run = store.get_run(resume)
+        if run.recipe_hash != loaded.hash:
+            raise R2DError(f"run {run.id} was made from a different recipe (the file changed since)",
+                           fix="start a new run without --resume, or restore the recipe as it was")
+        if run.status == "completed":
+            raise R2DError(f"run {run.id} is already complete", fix="start a new run without --resume")
+        run_id = run.id
+        store.set_status(run_id, "running")
+    else:
+        run_id = None
+    grid = build_grid(recipe, store, run_id, extras)  # bad plugins/data fail before any row is written
+    if run_id is None:
+        path = str(loaded.path) if loaded.path else None
+        run_id = store.create_run(recipe.name, loaded.text, loaded.hash, recipe.seed, path)
+        grid.context.run_id = run_id
+    done = store.done_cells(run_id)
+    writer = _Writer(store, run_id)
+    set_orphan_sink(writer.orphans.append)
+    units = _ordered_units(grid)
+    if progress is not None:
+        progress(0, len(units))
+    queue: asyncio.Queue[_Unit] = asyncio.Queue()
+    for unit in units:
+        queue.put_nowait(unit)
+
+    async def worker() -> None:
+        while True:
+            try:
+                unit = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await _run_unit(grid, unit, done, writer)
+            if progress is not None:
+                progress(1, len(units))
+
+    status = "completed"
+    try:
+        with stage("setup"):
+            await asyncio.gather(*(defense.setup() for defense in grid.defenses.values()))
+        workers = [asyncio.create_task(worker()) for _ in range(min(recipe.concurrency, max(1, len(units))))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        status = "interrupted"
+    except BaseException as error:
+        writer.flush()
+        store.set_status(run_id, "failed", f"{type(error).__name__}: {error}")
+        set_orphan_sink(None)
+        raise
+    finally:
+        set_orphan_sink(None)
+    writer.flush()
+    store.replace_metrics(run_id, compute_metrics(grid.metrics, store.judgment_groups(run_id)))
+    store.set_status(run_id, status)
+    result = RunResult(run_id, status, store.sample_count(run_id), store.metrics(run_id), len(done),
+                       time.monotonic() - started)
+    if status == "interrupted":
+        raise Interrupted(f"run {run_id} interrupted; {sum(result.samples.values())} samples are saved",
+                          fix=f"r2d-sdk run {loaded.path or 'RECIPE'} --resume {run_id}", exit_code=130)
+    return result

@@ -1,0 +1,103 @@
+"""Open a database and bring its schema to this code's revision (migrate-on-open)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from r2d_sdk._errors import R2DError
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(files("r2d_migrations")))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head() or ""
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {r.revision for r in ScriptDirectory.from_config(_alembic_config("sqlite://")).walk_revisions()}
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the pragmas SQLite needs for concurrent readers and foreign keys."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    try:
+        engine = create_engine(url, **kwargs)
+    except (SQLAlchemyError, ImportError, ValueError) as error:
+        raise R2DError(f"cannot open database URL {_redact(url)}: {error}",
+                       fix="use a path, sqlite:///file.db or postgresql://user@host/db "
+                           "(PostgreSQL needs `pip install 'psycopg[binary]'`)") from None
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+    return engine
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to `revision`; refuse a database written by newer code."""
+    from alembic import command
+
+    try:
+        current = current_revision(engine)
+    except OperationalError as error:
+        raise R2DError(f"cannot connect to the results database {_redact(str(engine.url))}: {error.orig}",
+                       fix="check the --db / R2D_DATABASE_URL value and that the server is running") from None
+    if current is not None and current not in known_revisions():
+        raise R2DError(f"the results database is at schema revision {current}, newer than this r2d-sdk knows",
+                       fix="upgrade the SDK (`pip install -U r2d-sdk`) or point --db at another database")
+    if revision == "head" and current == head_revision():
+        return
+    config = _alembic_config(str(engine.url))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Step the schema back (used by the migration tests)."""
+    from alembic import command
+
+    config = _alembic_config(str(engine.url))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def _redact(url: str) -> str:
+    # Never print a password that was put in a URL.
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database url>"

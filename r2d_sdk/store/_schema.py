@@ -1,0 +1,189 @@
+"""The results database: SQLAlchemy 2.0 typed models.
+
+Columns people filter on are real columns; JSON columns end in `_json`. Timestamps are UTC.
+The Alembic revisions in migrations/ are hand-written and never import this module; a test
+checks the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores UTC; returns aware datetimes whatever the backend kept."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Run(Base):
+    """One execution of a recipe (or one training run's evaluation)."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="eval")
+    status: Mapped[str] = mapped_column(String(20), index=True)  # running, completed, interrupted, failed
+    recipe_yaml: Mapped[str] = mapped_column(Text)
+    recipe_hash: Mapped[str] = mapped_column(String(64), index=True)
+    recipe_path: Mapped[str | None] = mapped_column(Text)
+    sdk_version: Mapped[str] = mapped_column(String(40))
+    git_commit: Mapped[str | None] = mapped_column(String(40))
+    python_version: Mapped[str] = mapped_column(String(40))
+    packages_json: Mapped[dict[str, str]] = mapped_column(JSON)
+    seed: Mapped[int] = mapped_column(Integer)
+    training_run_id: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Sample(Base):
+    """One (target model, attack, defense, dataset item, prompt) cell of the grid."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        Index("uq_samples_cell", "run_id", "dataset", "item_id", "model", "attack", "defense", "prompt_index",
+              unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    dataset: Mapped[str] = mapped_column(String(200))
+    item_id: Mapped[str] = mapped_column(String(200))
+    item_label: Mapped[str | None] = mapped_column(String(50))
+    category: Mapped[str | None] = mapped_column(String(200))
+    goal: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200))
+    model_id: Mapped[str] = mapped_column(String(500))
+    attack: Mapped[str] = mapped_column(String(200))
+    defense: Mapped[str] = mapped_column(String(200))
+    prompt_index: Mapped[int] = mapped_column(Integer, default=0)
+    prompt: Mapped[str] = mapped_column(Text)
+    messages_json: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    response: Mapped[str | None] = mapped_column(Text)
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # ok, error
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    defense_latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    model_call_count: Mapped[int] = mapped_column(Integer, default=0)
+    defense_call_count: Mapped[int] = mapped_column(Integer, default=0)
+    defense_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    attack_info_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    defense_info_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ModelCall(Base):
+    """Every model call, cached or not, with its accounting."""
+
+    __tablename__ = "model_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    sample_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(40))  # attack, defense, judge, ...
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    model_id: Mapped[str] = mapped_column(String(500))
+    messages_json: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    params_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response: Mapped[str | None] = mapped_column(Text)
+    finish_reason: Mapped[str | None] = mapped_column(String(40))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class JudgmentRow(Base):
+    """A judge's verdict on one sample; `status` other than scored never enters a metric."""
+
+    __tablename__ = "judgments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    judge: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # scored, error, unscorable
+    label: Mapped[str | None] = mapped_column(String(100))
+    jailbroken: Mapped[bool | None] = mapped_column(Boolean)
+    refused: Mapped[bool | None] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(Float)
+    raw: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class MetricRow(Base):
+    """An aggregate per (dataset, item label, model, attack, defense, judge)."""
+
+    __tablename__ = "metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    dataset: Mapped[str] = mapped_column(String(200))
+    item_label: Mapped[str | None] = mapped_column(String(50))
+    model: Mapped[str] = mapped_column(String(200))
+    attack: Mapped[str] = mapped_column(String(200))
+    defense: Mapped[str] = mapped_column(String(200))
+    judge: Mapped[str] = mapped_column(String(200))
+    metric: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+    extra_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CachedResponse(Base):
+    """Deterministic responses by call key: re-runs and resumes cost nothing."""
+
+    __tablename__ = "response_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(500))
+    response: Mapped[str] = mapped_column(Text)
+    finish_reason: Mapped[str | None] = mapped_column(String(40))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

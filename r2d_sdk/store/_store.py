@@ -1,0 +1,260 @@
+"""The only writer to the results database."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import distributions
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from r2d_sdk._calls import CallRecord
+from r2d_sdk._errors import R2DError
+from r2d_sdk._types import Judgment, MetricValue, ModelOutput
+from r2d_sdk._version import __version__
+from r2d_sdk.store import _migrate
+from r2d_sdk.store._schema import CachedResponse, JudgmentRow, MetricRow, ModelCall, Run, Sample
+
+
+@dataclass
+class SampleRecord:
+    """Everything one grid cell produced, written in one transaction."""
+
+    dataset: str
+    item_id: str
+    item_label: str | None
+    category: str | None
+    goal: str
+    model: str
+    model_id: str
+    attack: str
+    defense: str
+    prompt_index: int
+    prompt: str
+    messages: list[dict[str, Any]]
+    response: str | None
+    reasoning: str | None = None
+    blocked: bool = False
+    status: str = "ok"
+    error: str | None = None
+    latency_ms: float = 0.0
+    defense_latency_ms: float = 0.0
+    attack_info: dict[str, Any] = field(default_factory=dict)
+    defense_info: dict[str, Any] = field(default_factory=dict)
+    calls: list[CallRecord] = field(default_factory=list)
+    judgments: list[tuple[str, Judgment]] = field(default_factory=list)
+
+    @property
+    def cell(self) -> tuple[str, str, str, str, str, int]:
+        return (self.dataset, self.item_id, self.model, self.attack, self.defense, self.prompt_index)
+
+
+def package_versions() -> dict[str, str]:
+    """Every installed distribution and its version: what this run ran with."""
+    return {d.metadata["Name"]: d.version for d in distributions() if d.metadata["Name"]}
+
+
+def git_commit() -> str | None:
+    """The SDK source tree's commit, when it is a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _call_row(call: CallRecord, run_id: str | None, sample_id: int | None) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "sample_id": sample_id, "stage": call.stage, "model": call.model,
+        "model_id": call.model_id, "messages_json": call.messages, "params_json": call.params,
+        "response": call.response, "finish_reason": call.finish_reason, "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens, "latency_ms": call.latency_ms, "cache_hit": call.cache_hit,
+        "retries": call.retries, "error": call.error, "created_at": call.created_at,
+    }
+
+
+class Store:
+    """Results database: migrated when opened; SQLite file or PostgreSQL by URL.
+
+    Writes are synchronous and short; the runner batches finished samples so one commit
+    carries many. It is also the response cache (`get`/`put`).
+    """
+
+    def __init__(self, url: str, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = _migrate.make_engine(url)
+        if migrate:
+            _migrate.upgrade(self.engine)
+        self._pending_cache: dict[str, ModelOutput] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def sqlite_path(self) -> str | None:
+        return self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+
+    def close(self) -> None:
+        self.flush_cache()
+        self.engine.dispose()
+
+    # ---- runs --------------------------------------------------------------------------
+    def create_run(self, name: str, recipe_yaml: str, recipe_hash: str, seed: int, recipe_path: str | None = None,
+                   kind: str = "eval", training_run_id: int | None = None) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        with Session(self.engine) as session, session.begin():
+            session.add(Run(
+                id=run_id, name=name, kind=kind, status="running", recipe_yaml=recipe_yaml, recipe_hash=recipe_hash,
+                recipe_path=recipe_path, sdk_version=__version__, git_commit=git_commit(),
+                python_version=platform.python_version(), packages_json=package_versions(), seed=seed,
+                training_run_id=training_run_id, started_at=datetime.now(UTC),
+            ))
+        return run_id
+
+    def get_run(self, run_id: str) -> Run:
+        """A run by id, or the newest with 'latest'."""
+        with Session(self.engine) as session:
+            if run_id == "latest":
+                run = session.scalars(select(Run).order_by(Run.started_at.desc()).limit(1)).first()
+            else:
+                run = session.get(Run, run_id)
+            if run is None:
+                raise R2DError(f"no run '{run_id}' in {self.display_url}", fix="`r2d-sdk runs list` shows the run ids")
+            session.expunge(run)
+            return run
+
+    def list_runs(self, limit: int = 20) -> list[Run]:
+        with Session(self.engine) as session:
+            runs = list(session.scalars(select(Run).order_by(Run.started_at.desc()).limit(limit)))
+            for run in runs:
+                session.expunge(run)
+            return runs
+
+    def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        finished = None if status == "running" else datetime.now(UTC)
+        with self.engine.begin() as connection:
+            connection.execute(update(Run).where(Run.id == run_id).values(status=status, error=error,
+                                                                           finished_at=finished))
+
+    def done_cells(self, run_id: str) -> set[tuple[str, str, str, str, str, int]]:
+        """Cells already written for a run: what a resume skips."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(Sample.dataset, Sample.item_id, Sample.model, Sample.attack,
+                                             Sample.defense, Sample.prompt_index).where(Sample.run_id == run_id))
+            return {tuple(row) for row in rows}  # type: ignore[misc]
+
+    # ---- samples -----------------------------------------------------------------------
+    def write_samples(self, run_id: str, records: list[SampleRecord]) -> None:
+        """Write finished samples with their calls and judgments, in one transaction."""
+        if not records:
+            return
+        with self._lock, self.engine.begin() as connection:
+            for record in records:
+                defense_calls = [c for c in record.calls if c.stage == "defense"]
+                sample_id = connection.execute(insert(Sample).returning(Sample.id), [{
+                    "run_id": run_id, "dataset": record.dataset, "item_id": record.item_id,
+                    "item_label": record.item_label, "category": record.category, "goal": record.goal,
+                    "model": record.model, "model_id": record.model_id, "attack": record.attack,
+                    "defense": record.defense, "prompt_index": record.prompt_index, "prompt": record.prompt,
+                    "messages_json": record.messages, "response": record.response, "reasoning": record.reasoning,
+                    "blocked": record.blocked, "status": record.status, "error": record.error,
+                    "latency_ms": record.latency_ms, "defense_latency_ms": record.defense_latency_ms,
+                    "prompt_tokens": sum(c.prompt_tokens for c in defense_calls),
+                    "completion_tokens": sum(c.completion_tokens for c in defense_calls),
+                    "model_call_count": len(record.calls),
+                    # Beyond the plain answer: a defense that calls its model once costs nothing extra.
+                    "defense_call_count": max(0, len(defense_calls) - 1),
+                    "defense_tokens": max(0, sum(c.prompt_tokens + c.completion_tokens for c in defense_calls[1:])),
+                    "attack_info_json": record.attack_info, "defense_info_json": record.defense_info,
+                    "created_at": datetime.now(UTC),
+                }]).scalar_one()
+                if record.calls:
+                    connection.execute(insert(ModelCall), [_call_row(c, run_id, sample_id) for c in record.calls])
+                if record.judgments:
+                    connection.execute(insert(JudgmentRow), [{
+                        "run_id": run_id, "sample_id": sample_id, "judge": judge, "status": str(j.status),
+                        "label": j.label, "jailbroken": j.jailbroken, "refused": j.refused, "score": j.score,
+                        "raw": j.raw, "error": j.error, "created_at": datetime.now(UTC),
+                    } for judge, j in record.judgments])
+            self._flush_cache(connection)
+
+    def write_orphan_calls(self, run_id: str | None, calls: list[CallRecord]) -> None:
+        """Calls made outside any sample (calibration, setup)."""
+        if calls:
+            with self._lock, self.engine.begin() as connection:
+                connection.execute(insert(ModelCall), [_call_row(c, run_id, None) for c in calls])
+
+    # ---- metrics -----------------------------------------------------------------------
+    def judgment_groups(self, run_id: str) -> list[dict[str, Any]]:
+        """Every judgment of a run with its sample's grid coordinates."""
+        query = (select(Sample.dataset, Sample.item_label, Sample.model, Sample.attack, Sample.defense,
+                        JudgmentRow.judge, JudgmentRow.status, JudgmentRow.label, JudgmentRow.jailbroken,
+                        JudgmentRow.refused, JudgmentRow.score)
+                 .join(JudgmentRow, JudgmentRow.sample_id == Sample.id).where(Sample.run_id == run_id))
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def replace_metrics(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """Metrics are derived data: recomputed from the stored rows, so a resume gives the same numbers."""
+        with self._lock, self.engine.begin() as connection:
+            connection.execute(delete(MetricRow).where(MetricRow.run_id == run_id))
+            if rows:
+                now = datetime.now(UTC)
+                connection.execute(insert(MetricRow), [{**row, "run_id": run_id, "created_at": now} for row in rows])
+
+    def metrics(self, run_id: str) -> list[MetricRow]:
+        with Session(self.engine) as session:
+            rows = list(session.scalars(select(MetricRow).where(MetricRow.run_id == run_id).order_by(MetricRow.id)))
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+    def sample_count(self, run_id: str) -> dict[str, int]:
+        from sqlalchemy import func
+
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(Sample.status, func.count()).where(Sample.run_id == run_id)
+                                      .group_by(Sample.status))
+            return {status: count for status, count in rows}
+
+    # ---- response cache ----------------------------------------------------------------
+    def get(self, key: str) -> ModelOutput | None:
+        pending = self._pending_cache.get(key)
+        if pending is not None:
+            return ModelOutput(**{**pending.__dict__, "cached": True, "latency_ms": 0.0})
+        with self.engine.connect() as connection:
+            row = connection.execute(select(CachedResponse).where(CachedResponse.key == key)).first()
+        if row is None:
+            return None
+        return ModelOutput(text=row.response, model=row.model_id, prompt_tokens=row.prompt_tokens,
+                           completion_tokens=row.completion_tokens, finish_reason=row.finish_reason, cached=True)
+
+    def put(self, key: str, output: ModelOutput) -> None:
+        # Buffered: written with the next sample batch, or on flush.
+        self._pending_cache[key] = output
+
+    def flush_cache(self) -> None:
+        with self._lock, self.engine.begin() as connection:
+            self._flush_cache(connection)
+
+    def _flush_cache(self, connection: Any) -> None:
+        if not self._pending_cache:
+            return
+        pending, self._pending_cache = self._pending_cache, {}
+        existing = set(connection.execute(select(CachedResponse.key).where(CachedResponse.key.in_(list(pending))))
+                       .scalars())
+        rows = [{"key": k, "model_id": o.model, "response": o.text, "finish_reason": o.finish_reason,
+                 "prompt_tokens": o.prompt_tokens, "completion_tokens": o.completion_tokens,
+                 "created_at": datetime.now(UTC)} for k, o in pending.items() if k not in existing]
+        if rows:
+            connection.execute(insert(CachedResponse), rows)
