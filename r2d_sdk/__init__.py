@@ -5,7 +5,7 @@
 
 from r2d_sdk._components import Attack, Component, Dataset, Defense, Judge, Metric, NoConfig, Target
 from r2d_sdk._context import Context
-from r2d_sdk._errors import ConfigError, ModelCallError, R2DError
+from r2d_sdk._errors import ConfigError, ModelCallError, R2DError, Unavailable
 from r2d_sdk._generation import PRESETS, GenerationParams
 from r2d_sdk._registry import create, lookup, plugin_load_errors, plugins, register
 from r2d_sdk._stats import wilson_interval
@@ -51,6 +51,7 @@ __all__ = [
     "NoConfig",
     "R2DError",
     "Target",
+    "Unavailable",
     "__version__",
     "assistant",
     "create",

@@ -37,3 +37,8 @@ def missing_package(package: str, purpose: str) -> R2DError:
     """The error for an optional dependency that is not installed."""
     return R2DError(f"{purpose} needs the package '{package}', which is not installed",
                     fix=f"pip install '{package}'")
+
+
+class Unavailable(R2DError):
+    """Raised by a component's constructor when an optional input is absent (e.g. an artifact file
+    the recipe marks `if_missing: skip`): the runner leaves that component out of the grid and says so."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from r2d_sdk._components import Attack, Dataset, Defense, Judge, Metric
 from r2d_sdk._context import Context
-from r2d_sdk._errors import ConfigError
+from r2d_sdk._errors import ConfigError, Unavailable
 from r2d_sdk._registry import create, lookup, validate_config
 from r2d_sdk._types import Behavior
 from r2d_sdk.models import Model, ResponseCache
@@ -85,8 +85,13 @@ def build_grid(recipe: Recipe, cache: ResponseCache | None, run_id: str | None =
     items = {spec.key: load_items(spec, context, f"datasets[{i}]") for i, spec in enumerate(recipe.datasets)}
 
     def make(kind: str, field_name: str) -> dict[str, Any]:
-        return {spec.key: create(kind, spec.name, spec.args, context, f"{field_name}[{i}]")
-                for i, spec in enumerate(getattr(recipe, field_name))}
+        built = {}
+        for i, spec in enumerate(getattr(recipe, field_name)):
+            try:
+                built[spec.key] = create(kind, spec.name, spec.args, context, f"{field_name}[{i}]")
+            except Unavailable as why:  # optional input missing: leave it out, and say so
+                context.extras.setdefault("skipped", []).append(f"{kind} {spec.key}: {why.message}")
+        return built
 
     attacks = make("attack", "attacks")
     judges = make("judge", "judges")
@@ -94,7 +99,11 @@ def build_grid(recipe: Recipe, cache: ResponseCache | None, run_id: str | None =
     defenses = {}
     for model_name in recipe.targets:
         for i, spec in enumerate(recipe.defenses):
-            defense = create("defense", spec.name, spec.args, context, f"defenses[{i}]")
+            try:
+                defense = create("defense", spec.name, spec.args, context, f"defenses[{i}]")
+            except Unavailable as why:
+                context.extras.setdefault("skipped", []).append(f"defense {spec.key}: {why.message}")
+                continue
             assert isinstance(defense, Defense)
             defenses[(model_name, spec.key)] = defense.bind(models[model_name])
     return Grid(context, items, attacks, defenses, judges, metrics, recipe.targets)

@@ -1,0 +1,139 @@
+"""Safety-aware reasoning trajectories: the training data of R2D.
+
+A trajectory is an instruction, reasoning steps that each end in a pivot token, a final
+answer followed by its own pivot, the ground-truth label and where it came from. Its text
+form follows the format shown in the R2D paper (Zhu et al., EMNLP 2025):
+
+    <think>\\n step ... [PIVOT]\\n\\n step ... [PIVOT] </think>\\n\\n answer ... [PIVOT]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r2d_sdk._errors import ConfigError
+
+SAFE, UNSAFE, RETHINK = "[SAFE]", "[UNSAFE]", "[RETHINK]"
+PIVOTS = (SAFE, UNSAFE, RETHINK)
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+# Opposites for Contrastive Pivot Optimization; RETHINK has none by default.
+OPPOSITE = {SAFE: UNSAFE, UNSAFE: SAFE}
+_PIVOT_PATTERN = re.compile(r"(\[SAFE\]|\[UNSAFE\]|\[RETHINK\])")
+
+
+@dataclass
+class Step:
+    """One reasoning step and the pivot that ends it."""
+
+    text: str
+    pivot: str
+
+    def __post_init__(self) -> None:
+        if self.pivot not in PIVOTS:
+            raise ValueError(f"pivot {self.pivot!r} is not one of {PIVOTS}")
+
+
+@dataclass
+class Trajectory:
+    """One training example: instruction (+ optional input), reasoning, answer, label."""
+
+    instruction: str
+    steps: list[Step]
+    answer: str
+    answer_pivot: str
+    label: str  # "harmful" or "benign"
+    source: str = ""
+    input: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prompt(self) -> str:
+        """What the user asked: instruction and input joined as the paper's code does."""
+        return f"{self.instruction}\n\n{self.input}" if self.input else self.instruction
+
+    def output_text(self, with_pivots: bool = True) -> str:
+        """The model's side: reasoning in <think>…</think>, then the answer, pivots after each part."""
+        def tag(pivot: str) -> str:
+            return f" {pivot}" if with_pivots else ""
+
+        steps = "\n\n".join(f"{s.text.strip()}{tag(s.pivot)}" for s in self.steps)
+        return f"{THINK_OPEN}\n{steps} {THINK_CLOSE}\n\n{self.answer.strip()}{tag(self.answer_pivot)}"
+
+    def to_paper_record(self) -> dict[str, str]:
+        """The released dataset's columns: instruction, input, output."""
+        return {"instruction": self.instruction, "input": self.input, "output": self.output_text()}
+
+    @classmethod
+    def from_paper_record(cls, record: dict[str, Any], label: str = "", source: str = "paper") -> Trajectory:
+        """Parse a released-format record; steps are split at pivots inside <think>…</think>."""
+        output = str(record.get("output", ""))
+        if THINK_OPEN in output and THINK_CLOSE in output:
+            thinking = output.split(THINK_OPEN, 1)[1].split(THINK_CLOSE, 1)[0]
+            answer_part = output.split(THINK_CLOSE, 1)[1]
+        else:
+            thinking, answer_part = "", output
+        steps = _split_steps(thinking)
+        answer_steps = _split_steps(answer_part)
+        if answer_steps:
+            answer = "\n\n".join(s.text for s in answer_steps)
+            answer_pivot = answer_steps[-1].pivot
+        else:
+            answer, answer_pivot = answer_part.strip(), SAFE
+        tail = _PIVOT_PATTERN.split(answer_part)[-1].strip()
+        if tail:
+            answer = f"{answer}\n\n{tail}".strip()
+        return cls(str(record.get("instruction", "")), steps, answer, answer_pivot, label, source,
+                   str(record.get("input", "") or ""))
+
+
+def _split_steps(text: str) -> list[Step]:
+    parts = _PIVOT_PATTERN.split(text)
+    steps = []
+    for i in range(1, len(parts), 2):
+        steps.append(Step(parts[i - 1].strip(), parts[i]))
+    return steps
+
+
+def write_jsonl(trajectories: Iterable[Trajectory], path: str | Path) -> str:
+    """Write trajectories as JSONL; returns the file's SHA-256 (stored with each training run)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with path.open("w", encoding="utf-8") as handle:
+        for trajectory in trajectories:
+            line = json.dumps(asdict(trajectory), ensure_ascii=False, sort_keys=True) + "\n"
+            handle.write(line)
+            digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def read_jsonl(path: str | Path) -> list[Trajectory]:
+    """Read trajectories written by `write_jsonl` (or paper-format records, detected per line)."""
+    path = Path(path)
+    out = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if "steps" in data:
+                    data["steps"] = [Step(**s) for s in data["steps"]]
+                    out.append(Trajectory(**data))
+                else:
+                    out.append(Trajectory.from_paper_record(data))
+            except (json.JSONDecodeError, TypeError, ValueError) as error:
+                raise ConfigError(f"{path}:{number}: not a trajectory ({error})",
+                                  fix="each line must be a trajectory object or an instruction/input/output record")
+    return out
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a data file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
