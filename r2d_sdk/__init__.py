@@ -8,6 +8,7 @@ from r2d_sdk._context import Context
 from r2d_sdk._errors import ConfigError, ModelCallError, R2DError, Unavailable
 from r2d_sdk._generation import PRESETS, GenerationParams
 from r2d_sdk._registry import create, lookup, plugin_load_errors, plugins, register
+from r2d_sdk._settings import cache_dir
 from r2d_sdk._stats import wilson_interval
 from r2d_sdk._types import (
     AttackPrompt,
@@ -54,6 +55,7 @@ __all__ = [
     "Unavailable",
     "__version__",
     "assistant",
+    "cache_dir",
     "create",
     "lookup",
     "plugin_load_errors",
