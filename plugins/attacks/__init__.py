@@ -1,3 +1,3 @@
 """Built-in attacks."""
 
-from r2d_plugins.attacks import direct  # noqa: F401
+from r2d_plugins.attacks import artifact, direct, template  # noqa: F401

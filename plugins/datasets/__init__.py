@@ -1,3 +1,3 @@
 """Built-in datasets."""
 
-from r2d_plugins.datasets import jbb  # noqa: F401
+from r2d_plugins.datasets import advbench, file, jbb, xstest  # noqa: F401

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from r2d_sdk import Behavior, ConfigError, DataSource, Dataset, read_table, register, resolve_data_file
+from r2d_sdk import Behavior, ConfigError, Dataset, DataSource, read_table, register, resolve_data_file
 
 HARMFUL = DataSource(
     "jbb-harmful",

@@ -1,3 +1,3 @@
 """Built-in defenses."""
 
-from r2d_plugins.defenses import none  # noqa: F401
+from r2d_plugins.defenses import none, self_reminder  # noqa: F401
