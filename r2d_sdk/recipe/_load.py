@@ -7,10 +7,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from r2d_sdk._errors import ConfigError
 from r2d_sdk.recipe._schema import Recipe
@@ -53,18 +54,49 @@ def expand_env(value: Any, where: str, path: str = "") -> Any:
     return _ENV_REFERENCE.sub(substitute, value)
 
 
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names the recipe schema allows where `loc` points (for 'unknown field' hints)."""
+    annotation: Any = Recipe
+    for part in loc[:-1]:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field is not None else None
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is dict and len(args) == 2:
+        return args[1]
+    if origin is list and args:
+        return args[0]
+    if origin in (Union, UnionType):  # e.g. `str | list[str]`: follow the member that has structure
+        for member in args:
+            found = _step(member, part)
+            if found is not None:
+                return found
+    return None
+
+
 def _format_errors(error: ValidationError, where: str) -> str:
     lines = []
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
+        location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]).lstrip(".")
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown field"
+            allowed = _fields_at(tuple(item["loc"]))
+            message = "unknown field" + (f"; expected one of: {', '.join(allowed)}" if allowed else "")
         elif item["type"] == "missing":
             message = "required field is missing"
         got = item.get("input")
         shown = "" if item["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"  {location}: {message}{shown}")
+        # Cross-field checks have no location; their message starts with the field it is about.
+        lines.append(f"  {location}: {message}{shown}" if location else f"  {message}")
     return f"{where} is not a valid recipe:\n" + "\n".join(lines)
 
 

@@ -112,7 +112,7 @@ class Recipe(_Strict):
         data = dict(data)
         if "dataset" in data:  # `dataset:` is shorthand for a one-item `datasets:`
             if "datasets" in data:
-                raise ValueError("give either `dataset` or `datasets`, not both")
+                raise ValueError("dataset, datasets: give one of the two, not both")
             data["datasets"] = [data.pop("dataset")]
         for key in ("datasets", "attacks", "defenses", "judges", "metrics"):
             if isinstance(data.get(key), list):
@@ -127,10 +127,10 @@ class Recipe(_Strict):
     def _check_references(self) -> Recipe:
         for name in self.targets:
             if name not in self.models:
-                raise ValueError(f"target '{name}' is not one of the models: {sorted(self.models)}")
+                raise ValueError(f"target: '{name}' is not one of the models under `models:` {sorted(self.models)}")
         for field_name in ("datasets", "attacks", "defenses", "judges", "metrics"):
             keys = [spec.key for spec in getattr(self, field_name)]
             duplicates = sorted({k for k in keys if keys.count(k) > 1})
             if duplicates:
-                raise ValueError(f"{field_name} repeats {duplicates}; give each a distinct `label`")
+                raise ValueError(f"{field_name}: {duplicates} appear more than once; give each a distinct `label`")
         return self

@@ -23,7 +23,18 @@ FLUSH_ROWS = 200
 
 @dataclass
 class RunResult:
-    """What a finished (or interrupted) run reports."""
+    """What a finished (or interrupted) run reports.
+
+    Attributes:
+        run_id: the run's id in the results database.
+        status: completed (an interrupted run raises Interrupted instead).
+        samples: sample counts by status (ok, error).
+        metrics: the run's MetricRow objects.
+        skipped: cells already done before this start (a resume skips them).
+        seconds: wall time of this start.
+        skipped_components: components left out of the grid, with the reason (e.g. a missing
+            optional artifact file).
+    """
 
     run_id: str
     status: str
@@ -31,6 +42,7 @@ class RunResult:
     metrics: list[Any]
     skipped: int = 0
     seconds: float = 0.0
+    skipped_components: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -43,7 +55,9 @@ class _Unit:
 
 
 class Interrupted(R2DError):
-    """Ctrl-C: the run is marked interrupted and can be resumed."""
+    """Ctrl-C: the run is marked interrupted and can be resumed (`run_id` says which)."""
+
+    run_id: str = ""
 
 
 @dataclass
@@ -102,6 +116,7 @@ async def _run_unit(grid: Grid, unit: _Unit, done: set[tuple[Any, ...]], writer:
         except Exception as error:
             prompts, attack_error = [AttackPrompt([{"role": "user", "content": unit.item.goal}])], error
     written = 0
+    pending_attack_calls = list(attack_calls)  # go with the first cell written (index 0 may be done)
     for index, prompt in enumerate(prompts):
         cell = (unit.dataset, unit.item.id, unit.model, unit.attack, unit.defense, index)
         if cell in done:
@@ -132,7 +147,7 @@ async def _run_unit(grid: Grid, unit: _Unit, done: set[tuple[Any, ...]], writer:
                                     for label in grid.judges]
         defense_model_ms = sum(c.latency_ms for c in calls if c.stage == "defense")
         record.defense_latency_ms = max(0.0, record.latency_ms - defense_model_ms)
-        record.calls = (attack_calls if index == 0 else []) + calls
+        record.calls, pending_attack_calls = pending_attack_calls + calls, []
         writer.add(record)
         written += 1
     return written
@@ -159,18 +174,20 @@ async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
     recipe = loaded.recipe
     started = time.monotonic()
     if resume:
-        run = store.get_run(resume)
+        # 'latest' means the newest run of this recipe, not whatever ran last in the database.
+        run = store.get_run(resume, loaded.hash if resume == "latest" else None)
         if run.recipe_hash != loaded.hash:
             raise R2DError(f"run {run.id} was made from a different recipe (the file changed since)",
                            fix="start a new run without --resume, or restore the recipe as it was")
         if run.status == "completed":
             raise R2DError(f"run {run.id} is already complete", fix="start a new run without --resume")
         run_id = run.id
-        store.set_status(run_id, "running")
     else:
         run_id = None
     grid = build_grid(recipe, store, run_id, extras)  # bad plugins/data fail before any row is written
-    if run_id is None:
+    if run_id is not None:
+        store.set_status(run_id, "running")
+    else:
         path = str(loaded.path) if loaded.path else None
         run_id = store.create_run(recipe.name, loaded.text, loaded.hash, recipe.seed, path)
         grid.context.run_id = run_id
@@ -190,7 +207,10 @@ async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
                 unit = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            await _run_unit(grid, unit, done, writer)
+            try:
+                await _run_unit(grid, unit, done, writer)
+            except KeyboardInterrupt:  # raised inside a task it would escape the event loop
+                raise asyncio.CancelledError() from None
             if progress is not None:
                 progress(1, len(units))
 
@@ -217,8 +237,10 @@ async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
     store.replace_metrics(run_id, compute_metrics(grid.metrics, store.judgment_groups(run_id)))
     store.set_status(run_id, status)
     result = RunResult(run_id, status, store.sample_count(run_id), store.metrics(run_id), len(done),
-                       time.monotonic() - started)
+                       time.monotonic() - started, list(grid.context.extras.get("skipped", [])))
     if status == "interrupted":
-        raise Interrupted(f"run {run_id} interrupted; {sum(result.samples.values())} samples are saved",
-                          fix=f"r2d-sdk run {loaded.path or 'RECIPE'} --resume {run_id}", exit_code=130)
+        interrupted = Interrupted(f"run {run_id} interrupted; {sum(result.samples.values())} samples are saved",
+                                  fix=f"r2d-sdk run {loaded.path or 'RECIPE'} --resume {run_id}", exit_code=130)
+        interrupted.run_id = run_id
+        raise interrupted
     return result

@@ -43,8 +43,9 @@ def current_revision(engine: Engine) -> str | None:
 def make_engine(url: str) -> Engine:
     """An engine with the pragmas SQLite needs for concurrent readers and foreign keys."""
     kwargs: dict[str, Any] = {}
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    for prefix in ("postgresql://", "postgres://"):  # psycopg 3 is the driver we document
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
     try:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ImportError, ValueError) as error:
@@ -73,8 +74,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise R2DError(f"cannot connect to the results database {_redact(str(engine.url))}: {error.orig}",
                        fix="check the --db / R2D_DATABASE_URL value and that the server is running") from None
     if current is not None and current not in known_revisions():
-        raise R2DError(f"the results database is at schema revision {current}, newer than this r2d-sdk knows",
-                       fix="upgrade the SDK (`pip install -U r2d-sdk`) or point --db at another database")
+        raise R2DError(f"the results database {_redact(str(engine.url))} is at schema revision {current}, which "
+                       f"this r2d-sdk ({head_revision()} at most) does not know: newer code wrote it",
+                       fix="upgrade the SDK (`pip install -U r2d-sdk`) or point --db / R2D_DATABASE_URL "
+                           "at another database")
     if revision == "head" and current == head_revision():
         return
     config = _alembic_config(str(engine.url))

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from r2d_sdk._calls import CallRecord
 from r2d_sdk._errors import R2DError
-from r2d_sdk._types import Judgment, MetricValue, ModelOutput
+from r2d_sdk._types import Judgment, ModelOutput
 from r2d_sdk._version import __version__
 from r2d_sdk.store import _migrate
 from r2d_sdk.store._schema import CachedResponse, JudgmentRow, MetricRow, ModelCall, Run, Sample
@@ -62,13 +62,21 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str | None:
-    """The SDK source tree's commit, when it is a git checkout."""
+    """The SDK source tree's commit, when the SDK runs from a git checkout that tracks it.
+
+    A wheel installed in a virtual environment that happens to sit inside some other git
+    repository is not that repository's code, so the package file must be tracked.
+    """
+    package = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "__init__.py"], cwd=package,
+                                 capture_output=True, text=True, timeout=5)
+        if tracked.returncode != 0:
+            return None
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def _call_row(call: CallRecord, run_id: str | None, sample_id: int | None) -> dict[str, Any]:
@@ -94,6 +102,7 @@ class Store:
         if migrate:
             _migrate.upgrade(self.engine)
         self._pending_cache: dict[str, ModelOutput] = {}
+        self._cached_keys: set[str] | None = None  # loaded on first lookup; misses then cost no query
         self._lock = threading.Lock()
 
     @property
@@ -121,15 +130,19 @@ class Store:
             ))
         return run_id
 
-    def get_run(self, run_id: str) -> Run:
-        """A run by id, or the newest with 'latest'."""
+    def get_run(self, run_id: str, recipe_hash: str | None = None) -> Run:
+        """A run by id, or the newest with 'latest' (the newest of one recipe, given its hash)."""
         with Session(self.engine) as session:
             if run_id == "latest":
-                run = session.scalars(select(Run).order_by(Run.started_at.desc()).limit(1)).first()
+                query = select(Run).order_by(Run.started_at.desc()).limit(1)
+                if recipe_hash is not None:
+                    query = query.where(Run.recipe_hash == recipe_hash)
+                run = session.scalars(query).first()
             else:
                 run = session.get(Run, run_id)
             if run is None:
-                raise R2DError(f"no run '{run_id}' in {self.display_url}", fix="`r2d-sdk runs list` shows the run ids")
+                what = "no run of this recipe" if run_id == "latest" and recipe_hash else f"no run '{run_id}'"
+                raise R2DError(f"{what} in {self.display_url}", fix="`r2d-sdk runs list` shows the run ids")
             session.expunge(run)
             return run
 
@@ -155,37 +168,48 @@ class Store:
 
     # ---- samples -----------------------------------------------------------------------
     def write_samples(self, run_id: str, records: list[SampleRecord]) -> None:
-        """Write finished samples with their calls and judgments, in one transaction."""
+        """Write finished samples with their calls and judgments, in one transaction.
+
+        Three statements per batch (samples, calls, judgments), not three per sample: the
+        runner must keep up with hundreds of mock samples a second.
+        """
         if not records:
             return
+        now = datetime.now(UTC)
+        sample_rows = []
+        for record in records:
+            defense_calls = [c for c in record.calls if c.stage == "defense"]
+            sample_rows.append({
+                "run_id": run_id, "dataset": record.dataset, "item_id": record.item_id,
+                "item_label": record.item_label, "category": record.category, "goal": record.goal,
+                "model": record.model, "model_id": record.model_id, "attack": record.attack,
+                "defense": record.defense, "prompt_index": record.prompt_index, "prompt": record.prompt,
+                "messages_json": record.messages, "response": record.response, "reasoning": record.reasoning,
+                "blocked": record.blocked, "status": record.status, "error": record.error,
+                "latency_ms": record.latency_ms, "defense_latency_ms": record.defense_latency_ms,
+                "prompt_tokens": sum(c.prompt_tokens for c in defense_calls),
+                "completion_tokens": sum(c.completion_tokens for c in defense_calls),
+                "model_call_count": len(record.calls),
+                # Beyond the plain answer: a defense that calls its model once costs nothing extra.
+                "defense_call_count": max(0, len(defense_calls) - 1),
+                "defense_tokens": sum(c.prompt_tokens + c.completion_tokens for c in defense_calls[1:]),
+                "attack_info_json": record.attack_info, "defense_info_json": record.defense_info,
+                "created_at": now,
+            })
         with self._lock, self.engine.begin() as connection:
-            for record in records:
-                defense_calls = [c for c in record.calls if c.stage == "defense"]
-                sample_id = connection.execute(insert(Sample).returning(Sample.id), [{
-                    "run_id": run_id, "dataset": record.dataset, "item_id": record.item_id,
-                    "item_label": record.item_label, "category": record.category, "goal": record.goal,
-                    "model": record.model, "model_id": record.model_id, "attack": record.attack,
-                    "defense": record.defense, "prompt_index": record.prompt_index, "prompt": record.prompt,
-                    "messages_json": record.messages, "response": record.response, "reasoning": record.reasoning,
-                    "blocked": record.blocked, "status": record.status, "error": record.error,
-                    "latency_ms": record.latency_ms, "defense_latency_ms": record.defense_latency_ms,
-                    "prompt_tokens": sum(c.prompt_tokens for c in defense_calls),
-                    "completion_tokens": sum(c.completion_tokens for c in defense_calls),
-                    "model_call_count": len(record.calls),
-                    # Beyond the plain answer: a defense that calls its model once costs nothing extra.
-                    "defense_call_count": max(0, len(defense_calls) - 1),
-                    "defense_tokens": max(0, sum(c.prompt_tokens + c.completion_tokens for c in defense_calls[1:])),
-                    "attack_info_json": record.attack_info, "defense_info_json": record.defense_info,
-                    "created_at": datetime.now(UTC),
-                }]).scalar_one()
-                if record.calls:
-                    connection.execute(insert(ModelCall), [_call_row(c, run_id, sample_id) for c in record.calls])
-                if record.judgments:
-                    connection.execute(insert(JudgmentRow), [{
-                        "run_id": run_id, "sample_id": sample_id, "judge": judge, "status": str(j.status),
-                        "label": j.label, "jailbroken": j.jailbroken, "refused": j.refused, "score": j.score,
-                        "raw": j.raw, "error": j.error, "created_at": datetime.now(UTC),
-                    } for judge, j in record.judgments])
+            ids = connection.execute(
+                insert(Sample).returning(Sample.id, sort_by_parameter_order=True), sample_rows).scalars().all()
+            call_rows = [_call_row(c, run_id, sample_id) for record, sample_id in zip(records, ids, strict=True)
+                         for c in record.calls]
+            judgment_rows = [{
+                "run_id": run_id, "sample_id": sample_id, "judge": judge, "status": str(j.status), "label": j.label,
+                "jailbroken": j.jailbroken, "refused": j.refused, "score": j.score, "raw": j.raw, "error": j.error,
+                "created_at": now,
+            } for record, sample_id in zip(records, ids, strict=True) for judge, j in record.judgments]
+            if call_rows:
+                connection.execute(insert(ModelCall), call_rows)
+            if judgment_rows:
+                connection.execute(insert(JudgmentRow), judgment_rows)
             self._flush_cache(connection)
 
     def write_orphan_calls(self, run_id: str | None, calls: list[CallRecord]) -> None:
@@ -232,6 +256,11 @@ class Store:
         pending = self._pending_cache.get(key)
         if pending is not None:
             return ModelOutput(**{**pending.__dict__, "cached": True, "latency_ms": 0.0})
+        if self._cached_keys is None:
+            with self.engine.connect() as connection:
+                self._cached_keys = set(connection.execute(select(CachedResponse.key)).scalars())
+        if key not in self._cached_keys:
+            return None
         with self.engine.connect() as connection:
             row = connection.execute(select(CachedResponse).where(CachedResponse.key == key)).first()
         if row is None:
@@ -242,6 +271,8 @@ class Store:
     def put(self, key: str, output: ModelOutput) -> None:
         # Buffered: written with the next sample batch, or on flush.
         self._pending_cache[key] = output
+        if self._cached_keys is not None:
+            self._cached_keys.add(key)
 
     def flush_cache(self) -> None:
         with self._lock, self.engine.begin() as connection:
@@ -251,10 +282,12 @@ class Store:
         if not self._pending_cache:
             return
         pending, self._pending_cache = self._pending_cache, {}
-        existing = set(connection.execute(select(CachedResponse.key).where(CachedResponse.key.in_(list(pending))))
-                       .scalars())
         rows = [{"key": k, "model_id": o.model, "response": o.text, "finish_reason": o.finish_reason,
                  "prompt_tokens": o.prompt_tokens, "completion_tokens": o.completion_tokens,
-                 "created_at": datetime.now(UTC)} for k, o in pending.items() if k not in existing]
-        if rows:
-            connection.execute(insert(CachedResponse), rows)
+                 "created_at": datetime.now(UTC)} for k, o in pending.items()]
+        # Another process (or Store) may have cached the same call meanwhile: first writer wins.
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        connection.execute(dialect_insert(CachedResponse).on_conflict_do_nothing(index_elements=["key"]), rows)
