@@ -33,4 +33,5 @@ def import_litellm():  # type: ignore[no-untyped-def]
     litellm.telemetry = False
     litellm.suppress_debug_info = True
     litellm.drop_params = True  # local and API providers accept different knobs
+    litellm.disable_hf_tokenizer_download = True  # token counting must not fetch tokenizers
     return litellm

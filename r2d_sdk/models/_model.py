@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import time
@@ -32,10 +33,16 @@ class ResponseCache(Protocol):
     def put(self, key: str, output: ModelOutput) -> None: ...
 
 
+@functools.lru_cache(maxsize=256)
+def params_dict(params: GenerationParams) -> dict[str, Any]:
+    """The set fields of (frozen, hashable) params, computed once per distinct value: a hot path."""
+    return params.model_dump(exclude_none=True)
+
+
 def cache_key(model_id: str, api_base: str | None, messages: list[Message], params: GenerationParams,
               extra: dict[str, Any]) -> str:
     """Key of a call: the model, where it is served, the messages and every sampling knob."""
-    payload = json.dumps([model_id, api_base, messages, params.model_dump(), extra], sort_keys=True, default=str)
+    payload = json.dumps([model_id, api_base, messages, params_dict(params), extra], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -115,7 +122,7 @@ class Model:
                     continue
                 latency = (time.perf_counter() - started) * 1000
                 message = f"{type(error).__name__}: {error}"
-                record(CallRecord(self.name, self.model_id, list(messages), params.model_dump(exclude_none=True),
+                record(CallRecord(self.name, self.model_id, list(messages), dict(params_dict(params)),
                                   None, current_stage(), latency_ms=latency, retries=retries, error=message))
                 raise ModelCallError(f"model '{self.name}' call failed: {message}",
                                      fix="check the model string, api_base and API key variable") from error
@@ -160,7 +167,7 @@ class Model:
 
     def _record(self, messages: list[Message], params: GenerationParams, output: ModelOutput, cache_hit: bool) -> None:
         record(CallRecord(
-            self.name, self.model_id, list(messages), params.model_dump(exclude_none=True), output.text,
+            self.name, self.model_id, list(messages), dict(params_dict(params)), output.text,
             current_stage(), finish_reason=output.finish_reason, prompt_tokens=output.prompt_tokens,
             completion_tokens=output.completion_tokens, latency_ms=0.0 if cache_hit else output.latency_ms,
             cache_hit=cache_hit, retries=output.retries,
