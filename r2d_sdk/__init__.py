@@ -3,6 +3,7 @@
 `import r2d_sdk` stays light: torch, transformers and litellm load only when a model is used.
 """
 
+from r2d_sdk._calls import record_model_call
 from r2d_sdk._components import Attack, Component, Dataset, Defense, Judge, Metric, NoConfig, Target
 from r2d_sdk._context import Context
 from r2d_sdk._errors import ConfigError, ModelCallError, R2DError, Unavailable
@@ -61,6 +62,7 @@ __all__ = [
     "plugin_load_errors",
     "plugins",
     "read_table",
+    "record_model_call",
     "resolve_data_file",
     "register",
     "system",

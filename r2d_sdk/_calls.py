@@ -79,3 +79,27 @@ def stage(name: str) -> Iterator[None]:
         yield
     finally:
         _stage.reset(token)
+
+
+def record_model_call(model: Any, messages: list[dict[str, Any]], response: str | None, *, prompt_tokens: int = 0,
+                      completion_tokens: int = 0, latency_ms: float = 0.0, finish_reason: str | None = None,
+                      error: str | None = None, params: dict[str, Any] | None = None) -> None:
+    """Log model work done outside `Model.generate`, so it is counted like any other call.
+
+    A perplexity score, a likelihood check or a custom decoding loop runs the model directly;
+    logging it here puts it in the sample's call log (and so in the defense's cost).
+
+    Args:
+        model: the `Model` that did the work (its recipe name and model id are stored).
+        messages: what it was given.
+        response: what it produced (None for a pure scoring pass).
+        prompt_tokens: tokens read.
+        completion_tokens: tokens produced.
+        latency_ms: wall time of the work.
+        finish_reason: e.g. "score" for a scoring pass.
+        error: the failure, when it failed.
+        params: the settings used.
+    """
+    record(CallRecord(model.name, model.model_id, list(messages), dict(params or {}), response, current_stage(),
+                      finish_reason=finish_reason, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                      latency_ms=latency_ms, error=error))
