@@ -106,8 +106,20 @@ class TemplateAttack(Attack):
     def _collection(self, name: str) -> list[tuple[str, str]]:
         c = self.config
         named = NAMED_COLLECTIONS.get(name.lower())
-        file = resolve_data_file(named, None) if named and not Path(name).exists() else \
-            resolve_data_file(DataSource(f"template collection {name}"), name)
+        if named is not None and not Path(name).exists():
+            try:
+                file = resolve_data_file(named)
+            except ConfigError:
+                raise ConfigError(f"template collection '{name}' was not found on this machine",
+                                  fix=f"set R2D_DATA_DIR to a folder holding {named.data_dir_paths[0]}, "
+                                      "or give `collection:` the path of the file") from None
+        else:
+            try:
+                file = resolve_data_file(DataSource(f"template collection {name}"), name)
+            except ConfigError:
+                raise ConfigError(f"template collection file {name} does not exist",
+                                  fix="fix `collection` (relative paths are also tried under R2D_DATA_DIR); "
+                                      "`gptfuzzer` names GPTFuzzer's 77 templates") from None
         self.collection_name = file.name
         rows = read_table(file)
         templates = []

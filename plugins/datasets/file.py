@@ -41,8 +41,9 @@ class FileDataset(Dataset):
         config = self.config
         file = resolve_data_file(DataSource(f"file {config.path}"), config.path)
         rows = read_table(file)
-        mapped = {c for c in (config.id_column, config.goal_column, config.target_column,
-                              config.category_column, config.label_column) if c}
+        arguments = {getattr(config, a): a for a in ("id_column", "goal_column", "target_column",
+                                                     "category_column", "label_column") if getattr(config, a)}
+        mapped = set(arguments)
         for number, row in enumerate(rows):
             if not isinstance(row, dict):
                 raise ConfigError(f"{file}: record {number} is not an object",
@@ -51,7 +52,8 @@ class FileDataset(Dataset):
             if missing:
                 raise ConfigError(f"{file}: record {number} has no column {', '.join(map(repr, missing))} "
                                   f"(it has: {', '.join(map(str, row))})",
-                                  fix="fix the *_column arguments of the `file` dataset")
+                                  fix=f"fix {', '.join(f'`{arguments[c]}`' for c in missing)} in the "
+                                      "`file` dataset's args")
             goal = _text(row[config.goal_column]).strip()
             if not goal:
                 raise ConfigError(f"{file}: record {number} has an empty '{config.goal_column}'",
