@@ -1,0 +1,120 @@
+"""The local transformers backend: micro-batching, usage, scoring, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from r2d_sdk import GenerationParams, Model
+from r2d_sdk._calls import collect
+from r2d_sdk.models._local import LocalModel
+
+
+@pytest.fixture
+def tiny(tiny_model_dir: Path) -> Model:
+    return Model("tiny", f"local/{tiny_model_dir}", GenerationParams(max_tokens=6))
+
+
+def _count_batches(local: LocalModel, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    sizes: list[int] = []
+    original = local.generate_batch
+
+    def counting(prompts: list[str], params: GenerationParams) -> list:
+        sizes.append(len(prompts))
+        return original(prompts, params)
+
+    monkeypatch.setattr(local, "generate_batch", counting)
+    return sizes
+
+
+def test_concurrent_requests_share_one_batch(tiny: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = _count_batches(tiny.local, monkeypatch)
+    prompts = [f"Question number {i}?" for i in range(8)]
+
+    async def go() -> list:
+        return await asyncio.gather(*(tiny.generate([{"role": "user", "content": p}]) for p in prompts))
+
+    outputs = asyncio.run(go())
+    assert sum(sizes) == 8 and len(sizes) < 8, sizes
+    assert all(o.completion_tokens >= 1 and o.prompt_tokens > 5 for o in outputs)
+
+
+def test_batched_greedy_equals_one_at_a_time(tiny: Model) -> None:
+    local = tiny.local
+    params = GenerationParams(max_tokens=8)
+    # Same-length prompts: no padding, so batching must not change greedy outputs.
+    prompts = [local.render([{"role": "user", "content": f"Say {w}"}]) for w in ("red", "tan", "sky")]
+    lengths = {len(local.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts}
+    assert len(lengths) == 1
+    together = [r.text for r in local.generate_batch(prompts, params)]
+    alone = [local.generate_batch([p], params)[0].text for p in prompts]
+    assert together == alone
+
+
+def test_different_settings_are_not_mixed(tiny: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = _count_batches(tiny.local, monkeypatch)
+
+    async def go() -> None:
+        await asyncio.gather(*(tiny.generate([{"role": "user", "content": f"q{i}"}], max_tokens=3 + i % 2)
+                               for i in range(6)))
+
+    asyncio.run(go())
+    assert sum(sizes) == 6 and len(sizes) >= 2
+
+
+def test_usage_and_call_record(tiny: Model) -> None:
+    with collect() as calls:
+        output = asyncio.run(tiny.generate([{"role": "user", "content": "hello"}], max_tokens=4))
+    assert output.completion_tokens <= 4
+    assert output.finish_reason in ("stop", "length")
+    assert len(calls) == 1 and calls[0].model_id.startswith("local/") and calls[0].completion_tokens == \
+        output.completion_tokens and calls[0].error is None
+
+
+def test_token_logprobs_match_a_forward_pass(tiny: Model) -> None:
+    import torch
+
+    local = tiny.local
+    logprobs = local.token_logprobs(" world", prefix="Hello")
+    ids = local.tokenizer("Hello world", add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        logits = local.model(torch.tensor([ids])).logits[0]
+    expected = torch.log_softmax(logits[:-1], -1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
+    assert logprobs == pytest.approx(expected[-len(logprobs):].tolist(), abs=1e-4)
+    assert local.mean_nll("some text here") > 0
+
+
+def test_a_failing_batch_fails_every_caller(tiny: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    from r2d_sdk import ModelCallError
+
+    def broken(prompts: list[str], params: GenerationParams) -> list:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(tiny.local, "generate_batch", broken)
+
+    async def go() -> list:
+        return await asyncio.gather(*(tiny.generate([{"role": "user", "content": f"x{i}"}]) for i in range(3)),
+                                    return_exceptions=True)
+
+    with collect() as calls:
+        results = asyncio.run(go())
+    assert all(isinstance(r, ModelCallError) for r in results)
+    assert len(calls) == 3 and all(c.error and "out of memory" in c.error for c in calls)
+
+
+def test_missing_local_folder_is_a_clear_error(tmp_path: Path) -> None:
+    from r2d_sdk import R2DError
+
+    model = Model("missing", f"local/{tmp_path / 'nope'}")
+    with pytest.raises(R2DError) as error:
+        _ = model.local
+    assert "fix" in str(error.value)
+
+
+@pytest.mark.slow
+def test_embedded_smollm2_loads_and_answers() -> None:
+    model = Model("smol", "local/smollm2", GenerationParams(max_tokens=12))
+    output = asyncio.run(model.generate([{"role": "user", "content": "What is the capital of France?"}]))
+    assert "Paris" in output.text
