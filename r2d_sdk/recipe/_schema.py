@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from r2d_sdk._generation import PRESETS, GenerationParams
+from r2d_sdk.train._spec import TrainSection
 
 
 class _Strict(BaseModel):
@@ -103,6 +104,7 @@ class Recipe(_Strict):
     concurrency: int = Field(32, gt=0, le=4096)
     seed: int = 0
     database: str | None = Field(None, description="SQLAlchemy URL or SQLite path")
+    train: TrainSection | None = Field(None, description="R2D training runs for `r2d-sdk train` (docs/r2d.md)")
 
     @model_validator(mode="before")
     @classmethod

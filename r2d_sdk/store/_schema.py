@@ -199,3 +199,56 @@ class CachedResponse(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TrainingRun(Base):
+    """One `r2d-sdk train` configuration trained once: its config, data, checkpoint and outcome.
+
+    Evaluation runs that answer with its checkpoint point here: `runs.training_run_id` and,
+    per defense, the `defense_training_runs` view (docs/r2d.md shows the join).
+    """
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # running, completed, interrupted, failed
+    base_model: Mapped[str] = mapped_column(String(500))
+    config_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    data_hash: Mapped[str] = mapped_column(String(64))
+    data_path: Mapped[str | None] = mapped_column(Text)
+    n_train: Mapped[int] = mapped_column(Integer, default=0)
+    n_heldout: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+    steps_done: Mapped[int] = mapped_column(Integer, default=0)
+    output_dir: Mapped[str | None] = mapped_column(Text)
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    checkpoint_hash: Mapped[str | None] = mapped_column(String(64))
+    metrics_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recipe_hash: Mapped[str | None] = mapped_column(String(64))
+    sdk_version: Mapped[str] = mapped_column(String(40))
+    git_commit: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class TrainingStep(Base):
+    """Metrics of one optimizer step (split `train`) or one held-out evaluation (split `heldout`)."""
+
+    __tablename__ = "training_steps"
+    __table_args__ = (Index("uq_training_steps_point", "training_run_id", "split", "step", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    training_run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(20))
+    loss: Mapped[float | None] = mapped_column(Float)
+    ce: Mapped[float | None] = mapped_column(Float)
+    cpo: Mapped[float | None] = mapped_column(Float)
+    pivot_acc: Mapped[float | None] = mapped_column(Float)
+    learning_rate: Mapped[float | None] = mapped_column(Float)
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,121 @@
+"""Held-out checks during training: teacher-forced pivot accuracy, and pivots actually emitted.
+
+A falling loss proved nothing in a probe on SmolLM2 (CPO fell while the model never emitted
+a pivot), so both are tracked on trajectories kept out of training:
+
+- teacher-forced: at each pivot position of the held-out reference, is the label the argmax
+  over the three pivot logits (`pivot_acc`), and at each sequence's first pivot — the decisive
+  "is this request safe" step — (`first_pivot_acc`);
+- generated: greedy answers to held-out prompts; how often a pivot appears at all
+  (`emit_rate`), whether the first and the last emitted pivot match the reference
+  (`first_pivot_match`, `final_pivot_match`), and how often generation finished.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from r2d_sdk.train._collate import collate, render_prompt
+from r2d_sdk.train._losses import IGNORE_INDEX, r2d_loss
+from r2d_sdk.train._trajectory import PIVOTS
+
+if TYPE_CHECKING:
+    from r2d_sdk.train._trainer import R2DTrainer
+
+_PIVOT = re.compile("|".join(re.escape(p) for p in PIVOTS))
+
+
+def evaluate_heldout(trainer: R2DTrainer) -> dict[str, Any]:
+    """Teacher-forced loss parts and pivot accuracy over the held-out set (all processes)."""
+    import torch
+
+    accelerator, spec = trainer.accelerator, trainer.spec
+    examples = trainer.heldout_examples[accelerator.process_index::accelerator.num_processes]
+    model = accelerator.unwrap_model(trainer.model)
+    was_training = model.training
+    model.eval()
+    pivot_tensor = torch.tensor(trainer.pivots.pivots, device=accelerator.device)
+    # loss, ce, cpo, batches, pivots, right, first pivots, first right
+    totals = torch.zeros(8, dtype=torch.float64, device=accelerator.device)
+    with torch.no_grad(), accelerator.autocast():
+        for start in range(0, len(examples), spec.batch_size):
+            batch = collate(examples[start:start + spec.batch_size], trainer.tokenizer.pad_token_id)
+            logits = model(input_ids=batch["input_ids"].to(accelerator.device),
+                           attention_mask=batch["attention_mask"].to(accelerator.device)).logits[:, :-1]
+            targets = batch["labels"][:, 1:].to(accelerator.device)
+            out = r2d_loss(logits, targets, trainer.pivots.pivots, spec.lambda_cpo, spec.cpo_reduction)
+            first, first_right = _first_pivot(logits, targets, pivot_tensor)
+            totals += torch.tensor([out.loss.item(), out.ce.item(), float(out.cpo), 1, out.n_pivots,
+                                    out.n_pivot_correct, first, first_right], dtype=torch.float64,
+                                   device=accelerator.device)
+    if was_training:
+        model.train()
+    loss, ce, cpo, batches, pivots, right, first, first_right = accelerator.reduce(totals, "sum").cpu().tolist()
+    if not batches:
+        return {}
+    return {"loss": loss / batches, "ce": ce / batches, "cpo": cpo / batches,
+            "pivot_acc": right / pivots if pivots else None,
+            "first_pivot_acc": first_right / first if first else None, "n_heldout": len(trainer.heldout_examples)}
+
+
+def _first_pivot(logits: Any, targets: Any, pivots: Any) -> tuple[int, int]:
+    import torch
+
+    found = right = 0
+    is_pivot = torch.isin(targets, pivots) & (targets != IGNORE_INDEX)
+    for row in range(targets.shape[0]):
+        positions = torch.nonzero(is_pivot[row]).flatten()
+        if len(positions):
+            t = int(positions[0])
+            predicted = pivots[logits[row, t, pivots].argmax()]
+            found += 1
+            right += int(predicted == targets[row, t])
+    return found, right
+
+
+def generate_heldout(trainer: R2DTrainer) -> dict[str, Any]:
+    """Greedy answers to up to `eval_generate` held-out prompts, alternating labels (main process)."""
+    import torch
+
+    spec, tokenizer = trainer.spec, trainer.tokenizer
+    by_label: dict[str, list[Any]] = {}
+    for trajectory in trainer.heldout_set:
+        by_label.setdefault(trajectory.label, []).append(trajectory)
+    chosen = []
+    while len(chosen) < spec.eval_generate and any(by_label.values()):
+        for label in sorted(by_label):
+            if by_label[label] and len(chosen) < spec.eval_generate:
+                chosen.append(by_label[label].pop(0))
+    if not chosen:
+        return {}
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    was_training = model.training
+    model.eval()
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    prompts = [render_prompt(tokenizer, t.prompt, spec.prompt_format) for t in chosen]
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    tokenizer.padding_side = side
+    device = trainer.accelerator.device
+    with torch.no_grad(), trainer.accelerator.autocast():
+        output = model.generate(input_ids=encoded["input_ids"].to(device),
+                                attention_mask=encoded["attention_mask"].to(device), do_sample=False,
+                                max_new_tokens=spec.eval_max_tokens, pad_token_id=tokenizer.pad_token_id)
+    if was_training:
+        model.train()
+    emitted = first_match = final_match = finished = 0
+    samples = []
+    for trajectory, row in zip(chosen, output[:, encoded["input_ids"].shape[1]:], strict=True):
+        ids = row.tolist()
+        done = tokenizer.eos_token_id in ids
+        text = tokenizer.decode(ids[: ids.index(tokenizer.eos_token_id)] if done else ids, skip_special_tokens=False)
+        found = _PIVOT.findall(text)
+        expected_first = trajectory.steps[0].pivot if trajectory.steps else trajectory.answer_pivot
+        emitted += bool(found)
+        first_match += bool(found) and found[0] == expected_first
+        final_match += done and bool(found) and found[-1] == trajectory.answer_pivot
+        finished += done
+        samples.append({"label": trajectory.label, "prompt": trajectory.prompt[:200], "output": text[:600]})
+    n = len(chosen)
+    return {"emit_rate": emitted / n, "first_pivot_match": first_match / n, "final_pivot_match": final_match / n,
+            "finished_rate": finished / n, "n_generated": n, "samples": samples}

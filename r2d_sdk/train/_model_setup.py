@@ -1,0 +1,145 @@
+"""Model preparation for R2D training: load, add tokens, LoRA or full fine-tuning, parameter groups.
+
+The added tokens' rows get their own learning rate. A row of a weight matrix cannot sit in
+a different optimizer group from the rest of the matrix, and scaling its gradient does nothing
+under Adam (the update is scale-free), so each embedding matrix's new rows are mirrored in a
+small "shadow" parameter: its gradient is copied from the matrix before the optimizer step,
+and its updated value written back over the rows after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from r2d_sdk._errors import R2DError, missing_package
+from r2d_sdk.train._spec import TrainSpec
+from r2d_sdk.train._tokens import ADDED_TOKENS, add_pivot_tokens, token_id
+
+
+def load_base(ref: str, bf16: bool) -> tuple[Any, Any]:
+    """The base model and tokenizer of a `local/` reference (embedded alias, folder or hub id)."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as error:
+        raise missing_package(error.name or "transformers", "R2D training") from None
+    from r2d_sdk._offline import quiet_network_defaults
+    from r2d_sdk._settings import hub_allowed
+    from r2d_sdk.models._local import resolve_model_folder
+
+    quiet_network_defaults()
+    folder, on_disk = resolve_model_folder(ref)
+    local_only = on_disk or not hub_allowed()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=local_only)
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=local_only,
+                                                     dtype=torch.bfloat16 if bf16 else torch.float32)
+    except OSError as error:
+        raise R2DError(f"could not load the base model '{ref}': {error}",
+                       fix="name a local model (local/smollm2, a folder, or a hub id with the hub reachable)") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _module_name(model: Any, module: Any) -> str | None:
+    for name, candidate in model.named_modules():
+        if candidate is module:
+            return name.rsplit(".", 1)[-1]
+    return None
+
+
+def prepare_model(model: Any, tokenizer: Any, spec: TrainSpec) -> tuple[Any, list[int]]:
+    """Add the tokens, then wrap for LoRA or leave whole for full fine-tuning.
+
+    Returns the model to train and the ids of the added tokens' rows (empty when the
+    tokenizer already had every token).
+    """
+    added = add_pivot_tokens(model, tokenizer)
+    new_rows = sorted(token_id(tokenizer, t) for t in added)
+    if spec.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if spec.finetune == "full":
+        return model, new_rows
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise missing_package("peft", "LoRA fine-tuning") from None
+    embed = _module_name(model, model.get_input_embeddings())
+    head = _module_name(model, model.get_output_embeddings())
+    tied = bool(getattr(model.config, "tie_word_embeddings", False)) or getattr(
+        model.get_output_embeddings(), "weight", None) is model.get_input_embeddings().weight
+    options: dict[str, Any] = {}
+    if spec.lora.train_embeddings:
+        # The paper trains embeddings and LM head fully beside the adapters.
+        options["modules_to_save"] = [m for m in (embed, head) if m]
+    else:
+        all_rows = [token_id(tokenizer, t) for t in ADDED_TOKENS]
+        options["trainable_token_indices"] = {embed: all_rows}
+    config = LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout,
+                        target_modules=list(spec.lora.target_modules), bias="none", task_type="CAUSAL_LM",
+                        ensure_weight_tying=tied, **options)
+    model = get_peft_model(model, config)
+    if spec.gradient_checkpointing:
+        model.enable_input_require_grads()
+    return model, new_rows
+
+
+class RowLearningRate:
+    """Give rows `rows` of each embedding-shaped trainable matrix their own optimizer group.
+
+    Call `before_step()` after clipping and before `optimizer.step()`, `after_step()` right
+    after it, and `sync()` after loading a saved state.
+    """
+
+    def __init__(self, weights: list[Any], rows: list[int]) -> None:
+        import torch
+
+        self.weights = weights
+        self.rows = torch.tensor(rows, dtype=torch.long)
+        self.shadows = [torch.nn.Parameter(w.detach()[self.rows].clone().float()) for w in weights]
+
+    def before_step(self) -> None:
+        for weight, shadow in zip(self.weights, self.shadows, strict=True):
+            shadow.grad = None if weight.grad is None else weight.grad[self.rows].detach().clone().float()
+
+    def after_step(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            for weight, shadow in zip(self.weights, self.shadows, strict=True):
+                weight[self.rows] = shadow.detach().to(weight.dtype)
+
+    def sync(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            for weight, shadow in zip(self.weights, self.shadows, strict=True):
+                shadow.copy_(weight.detach()[self.rows].float())
+
+
+def parameter_groups(model: Any, spec: TrainSpec, new_rows: list[int], vocab_rows: int
+                     ) -> tuple[list[dict[str, Any]], RowLearningRate | None]:
+    """AdamW groups: everything at `learning_rate`, the new tokens' rows at `new_token_learning_rate`."""
+    main, token_deltas, matrices = [], [], []
+    seen: set[int] = set()
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad or id(parameter) in seen:
+            continue
+        seen.add(id(parameter))
+        if "trainable_tokens_delta" in name:  # PEFT's own block of just the chosen rows
+            token_deltas.append(parameter)
+            continue
+        if parameter.dim() == 2 and parameter.shape[0] == vocab_rows:
+            matrices.append(parameter)
+        main.append(parameter)
+    groups = [{"params": main, "lr": spec.learning_rate, "weight_decay": spec.weight_decay}]
+    new_lr = spec.new_token_learning_rate
+    if token_deltas:
+        groups.append({"params": token_deltas, "lr": new_lr or spec.learning_rate, "weight_decay": 0.0})
+    rows = None
+    if new_lr and new_rows and matrices:
+        rows = RowLearningRate(matrices, new_rows)
+        groups.append({"params": rows.shadows, "lr": new_lr, "weight_decay": 0.0})
+    return [g for g in groups if g["params"]], rows

@@ -1,0 +1,131 @@
+"""The `train:` section of a recipe: one or more named training configurations.
+
+Every key beside `runs` is a default shared by all runs; each run overrides what it needs:
+
+    train:
+      base: target                # a model of the recipe's `models:` (a local model)
+      data: {offline: {}}         # or {path: trajectories.jsonl} from `r2d-sdk distill`
+      max_steps: 60
+      runs:
+        - name: r2d
+        - name: r2d-no-cpo
+          lambda_cpo: 0           # the "w/o CPO" ablation
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainDataSpec(_Strict):
+    """Where the trajectories come from: a JSONL file, or the offline builder (no teacher needed)."""
+
+    path: str | None = Field(None, description="trajectory JSONL (r2d-sdk distill output, or the paper's "
+                                               "instruction/input/output records)")
+    offline: dict[str, Any] | None = Field(None, description="options of the offline builder "
+                                                             "(build_offline_trajectories)")
+    heldout_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share kept out of training, per label")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TrainDataSpec:
+        if (self.path is None) == (self.offline is None):
+            raise ValueError("give exactly one of `path` (a trajectory JSONL) or `offline` (builder options)")
+        return self
+
+
+class LoraSpec(_Strict):
+    """PEFT LoRA settings; defaults are the R2D paper's."""
+
+    r: int = Field(64, gt=0)
+    alpha: int = Field(64, gt=0)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"])
+    train_embeddings: bool = Field(True, description="train embeddings and LM head fully (the paper); "
+                                                     "false trains only the new token rows")
+
+
+class TrainSpec(_Strict):
+    """One training configuration; `r2d-sdk train` trains each in turn and records it in the database."""
+
+    name: str = Field(description="what the `r2d` defense's `training:` argument refers to")
+    base: str = Field("target", description="name of a local model in the recipe's `models:`")
+    data: TrainDataSpec
+    with_pivots: bool = Field(True, description="false strips the pivots (the 'w/o Pivot' ablation)")
+    lambda_cpo: float = Field(1.0, ge=0.0, description="weight of Contrastive Pivot Optimization (0: w/o CPO)")
+    cpo_reduction: Literal["mean", "paper"] = "mean"
+    rethink_negative: Literal["[SAFE]", "[UNSAFE]"] | None = Field(
+        None, description="pivot contrasted at [RETHINK] positions; none (the paper) gives them CE only")
+    finetune: Literal["full", "lora"] = "full"
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    prompt_format: Literal["chat", "vicuna"] = "chat"
+    learning_rate: float = Field(5e-5, gt=0)
+    new_token_learning_rate: float | None = Field(3e-3, gt=0, description="learning rate of the added tokens' "
+                                                                           "rows; null: the same as the rest")
+    weight_decay: float = Field(0.0, ge=0)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
+    batch_size: int = Field(8, gt=0, description="micro-batch per process")
+    gradient_accumulation: int = Field(1, gt=0)
+    warmup_ratio: float = Field(0.02, ge=0, lt=1)
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    gradient_checkpointing: bool = False
+    bf16: Literal["auto", True, False] = Field("auto", description="auto: bf16 on a GPU that supports it")
+    max_length: int = Field(1024, gt=16)
+    seed: int = 0
+    save_every: int = Field(50, gt=0, description="checkpoint every N optimizer steps (resume point)")
+    keep_checkpoints: int = Field(2, gt=0)
+    eval_every: int | None = Field(None, gt=0, description="held-out teacher-forced evaluation every N steps")
+    eval_generate: int = Field(8, ge=0, description="held-out prompts generated at the end to count pivots emitted")
+    eval_max_tokens: int = Field(96, gt=0)
+    output_dir: str = Field("r2d-checkpoints", description="folder for checkpoints and the exported model")
+    merge: bool = Field(True, description="LoRA: merge the adapter into the base on export")
+
+
+class TrainSection(_Strict):
+    """`train:`: shared defaults plus the list of runs."""
+
+    runs: list[TrainSpec] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        runs = data.pop("runs", None)
+        if runs is None:  # a single configuration written flat
+            return {"runs": [data]}
+        if not isinstance(runs, list):
+            return {"runs": runs}
+        return {"runs": [_merge(data, run) if isinstance(run, dict) else run for run in runs]}
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> TrainSection:
+        names = [run.name for run in self.runs]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"train.runs repeats the names {repeated}; give each run its own name")
+        return self
+
+    def run(self, name: str) -> TrainSpec:
+        for spec in self.runs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+def _merge(defaults: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    # One level deep for nested sections (data, lora): a run may change one data option.
+    merged = dict(defaults)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
