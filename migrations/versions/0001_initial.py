@@ -165,10 +165,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name="pk_response_cache"),
     )
 
-    # Views for the common questions; plain SQL that SQLite and PostgreSQL both accept.
+    # Views for the common questions; plain SQL that SQLite and PostgreSQL both accept. Averages are
+    # cast to FLOAT so both backends return floats (PostgreSQL's AVG of a numeric is a Decimal).
     op.execute("""
         CREATE VIEW asr_by_cell AS
-        SELECT s.run_id, s.dataset, s.model, s.attack, s.defense, j.judge,
+        SELECT s.run_id, s.dataset, s.item_label, s.model, s.attack, s.defense, j.judge,
                COUNT(*) AS n_judged,
                SUM(CASE WHEN j.status = 'scored' THEN 1 ELSE 0 END) AS n_scored,
                SUM(CASE WHEN j.status = 'scored' AND j.jailbroken THEN 1 ELSE 0 END) AS n_jailbroken,
@@ -177,7 +178,7 @@ def upgrade() -> None:
                  / NULLIF(SUM(CASE WHEN j.status = 'scored' AND j.jailbroken IS NOT NULL THEN 1 ELSE 0 END), 0)
                  AS asr
         FROM samples s JOIN judgments j ON j.sample_id = s.id
-        GROUP BY s.run_id, s.dataset, s.model, s.attack, s.defense, j.judge
+        GROUP BY s.run_id, s.dataset, s.item_label, s.model, s.attack, s.defense, j.judge
     """)
     op.execute("""
         CREATE VIEW defense_cost AS
@@ -186,7 +187,7 @@ def upgrade() -> None:
                AVG(CAST(defense_call_count AS FLOAT)) AS mean_defense_calls,
                AVG(CAST(defense_tokens AS FLOAT)) AS mean_defense_tokens,
                AVG(defense_latency_ms) AS mean_defense_latency_ms,
-               AVG(CASE WHEN blocked THEN 1.0 ELSE 0.0 END) AS blocked_share
+               AVG(CAST(CASE WHEN blocked THEN 1 ELSE 0 END AS FLOAT)) AS blocked_share
         FROM samples
         WHERE status = 'ok'
         GROUP BY run_id, model, defense

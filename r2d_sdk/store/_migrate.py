@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 from typing import Any
 
@@ -20,17 +21,20 @@ def _alembic_config(url: str) -> Any:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest revision this code knows."""
+    """The newest revision this code knows (the revision files do not change while it runs)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head() or ""
 
 
-def known_revisions() -> set[str]:
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every revision this code knows."""
     from alembic.script import ScriptDirectory
 
-    return {r.revision for r in ScriptDirectory.from_config(_alembic_config("sqlite://")).walk_revisions()}
+    return frozenset(r.revision for r in ScriptDirectory.from_config(_alembic_config("sqlite://")).walk_revisions())
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -64,6 +64,9 @@ def _sqlite_authorizer(action: int, arg1: str | None, *_: Any) -> int:
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA and arg1 in _READ_PRAGMAS:
         return sqlite3.SQLITE_OK
+    # SQLite asks this while (re)loading the schema for a pragma function; query_only still blocks writes.
+    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
+        return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 
 
