@@ -78,6 +78,8 @@ class ModelOutput:
     finish_reason: str | None = None
     cached: bool = False
     retries: int = 0
+    # {token: logprob} per generated token, when the call asked for `top_logprobs`.
+    top_logprobs: list[dict[str, float]] | None = None
 
 
 @dataclass

@@ -94,16 +94,22 @@ class Model:
 
         return LocalModel.get(self.model_id[len(LOCAL_PREFIX):], **self.local_options)
 
-    async def generate(self, messages: list[Message], params: GenerationParams | None = None,
-                       **overrides: Any) -> ModelOutput:
+    async def generate(self, messages: list[Message], params: GenerationParams | None = None, *,
+                       top_logprobs: int | None = None, **overrides: Any) -> ModelOutput:
         """Generate a reply to `messages`.
+
+        Args:
+            top_logprobs: also return the N likeliest tokens at each generated position
+                (`ModelOutput.top_logprobs`), for API models whose provider supports it. Such
+                calls skip the response cache, which keeps text only.
 
         Raises:
             ModelCallError: the call failed after its retries (it is recorded all the same).
         """
         params = (params or self.defaults).merged(**overrides)
-        key = cache_key(self.model_id, self.api_base, messages, params, self.extra) if self.cache else ""
-        if self.cache is not None and params.deterministic:
+        cacheable = self.cache is not None and params.deterministic and not top_logprobs
+        key = cache_key(self.model_id, self.api_base, messages, params, self.extra) if cacheable else ""
+        if cacheable:
             hit = self.cache.get(key)
             if hit is not None:
                 self._record(messages, params, hit, cache_hit=True)
@@ -112,7 +118,7 @@ class Model:
         retries = 0
         while True:
             try:
-                output = await self._call_litellm(messages, params)
+                output = await self._call_litellm(messages, params, top_logprobs)
                 break
             except Exception as error:
                 transient = type(error).__name__ in _TRANSIENT
@@ -129,11 +135,12 @@ class Model:
         output.latency_ms = (time.perf_counter() - started) * 1000
         output.retries = retries
         self._record(messages, params, output, cache_hit=False)
-        if self.cache is not None and params.deterministic:
+        if cacheable:
             self.cache.put(key, output)
         return output
 
-    async def _call_litellm(self, messages: list[Message], params: GenerationParams) -> ModelOutput:
+    async def _call_litellm(self, messages: list[Message], params: GenerationParams,
+                            top_logprobs: int | None = None) -> ModelOutput:
         litellm = import_litellm()
         if self.is_local:
             from r2d_sdk.models._local_provider import LOAD_OPTIONS, ensure_registered
@@ -153,6 +160,8 @@ class Model:
             kwargs["api_base"] = self.api_base
         if self._api_key:
             kwargs["api_key"] = self._api_key
+        if top_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=top_logprobs)
         kwargs.update(self.extra)
         response = await litellm.acompletion(model=self.model_id, messages=list(messages), **kwargs)
         choice = response.choices[0]
@@ -163,6 +172,7 @@ class Model:
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             finish_reason=choice.finish_reason,
+            top_logprobs=_top_logprobs(choice) if top_logprobs else None,
         )
 
     def _record(self, messages: list[Message], params: GenerationParams, output: ModelOutput, cache_hit: bool) -> None:
@@ -172,3 +182,12 @@ class Model:
             completion_tokens=output.completion_tokens, latency_ms=0.0 if cache_hit else output.latency_ms,
             cache_hit=cache_hit, retries=output.retries,
         ))
+
+
+def _top_logprobs(choice: Any) -> list[dict[str, float]] | None:
+    """Per generated token, {token: logprob} of its likeliest alternatives (OpenAI's shape)."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    return [{alt.token: float(alt.logprob) for alt in (getattr(item, "top_logprobs", None) or [])}
+            or {item.token: float(item.logprob)} for item in content]
