@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
 from r2d_sdk._version import __version__
-from r2d_sdk.cli._common import db_option, friendly_errors, open_store
+from r2d_sdk.cli._common import check_recipe, db_option, friendly_errors, open_store
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,15 +26,9 @@ def cli() -> None:
 def validate(recipe: Path) -> None:
     """Check a recipe (fields, plugin names and arguments, datasets) without running it."""
     from r2d_sdk.recipe import load_recipe
-    from r2d_sdk.run import load_items, validate_components
-    from r2d_sdk.run._build import build_models
-    from r2d_sdk._context import Context
 
     loaded = load_recipe(recipe)
-    validate_components(loaded.recipe)
-    context = Context(models=build_models(loaded.recipe, None), seed=loaded.recipe.seed)
-    counts = [f"{spec.key}: {len(load_items(spec, context, f'datasets[{i}]'))} items"
-              for i, spec in enumerate(loaded.recipe.datasets)]
+    counts = check_recipe(loaded)
     r = loaded.recipe
     click.echo(f"{recipe}: valid. {', '.join(counts)}; {len(r.targets)} target(s) × {len(r.attacks)} attack(s) "
                f"× {len(r.defenses)} defense(s); judges: {', '.join(s.key for s in r.judges)}")
@@ -60,16 +55,24 @@ def run(recipe: Path, db: str | None, resume: str | None, limit: int | None, con
             spec.limit = min(spec.limit or limit, limit)
     if concurrency is not None:
         loaded.recipe.concurrency = concurrency
+    check_recipe(loaded)  # a bad recipe fails here, before the database is even created
     store = open_store(db, loaded.recipe.database)
+    interrupted: Interrupted | None = None
     with progress_bar(quiet) as advance:
         try:
             result = asyncio.run(execute(loaded, store, resume=resume, progress=advance))
         except Interrupted as error:
-            click.secho(f"\n{error.message}", fg="yellow", err=True)
-            click.echo(f"  resume: {error.fix}", err=True)
-            sys.stderr.flush()
-            # Leave at once: a local model may still be inside a batch we no longer need.
-            os._exit(130)
+            interrupted = error
+    if interrupted is not None:
+        command = f"r2d-sdk run {shlex.quote(str(recipe))} --resume {interrupted.run_id or 'latest'}"
+        if db is not None:
+            command += f" --db {shlex.quote(db)}"
+        click.secho(f"{interrupted.message}", fg="yellow", err=True)
+        click.echo(f"  resume with: {command}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Leave at once: a local model may still be inside a batch we no longer need.
+        os._exit(130)
     print_summary(result, store)
 
 
@@ -111,7 +114,7 @@ def runs_list(db: str | None, limit: int) -> None:
     """The newest runs."""
     from r2d_sdk.cli._report import print_runs
 
-    print_runs(open_store(db), limit)
+    print_runs(open_store(db, must_exist=True), limit)
 
 
 @runs.command("show")
@@ -122,7 +125,7 @@ def runs_show(run_id: str, db: str | None) -> None:
     """A run's details and metrics (RUN_ID or 'latest')."""
     from r2d_sdk.cli._report import print_run
 
-    print_run(open_store(db), run_id)
+    print_run(open_store(db, must_exist=True), run_id)
 
 
 @cli.command()
@@ -135,7 +138,7 @@ def sql(query: str, db: str | None, fmt: str) -> None:
     from r2d_sdk.cli._report import print_rows
     from r2d_sdk.store._sql import read_only_query
 
-    store = open_store(db)
+    store = open_store(db, must_exist=True)
     columns, rows = read_only_query(store.engine, query)
     print_rows(columns, rows, fmt)
 
@@ -150,10 +153,21 @@ def db() -> None:
 @friendly_errors
 def db_upgrade(db: str | None) -> None:
     """Apply any pending schema migrations."""
-    from r2d_sdk.store import current_revision
+    from r2d_sdk._settings import database_url
+    from r2d_sdk.store import Store, current_revision, head_revision, make_engine
 
-    store = open_store(db)
-    click.echo(f"{store.display_url} is at revision {current_revision(store.engine)} (latest)")
+    url = database_url(db)
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+    except Exception:  # unreachable server, unreadable file: Store below says why, with the fix
+        before = None
+    finally:
+        engine.dispose()
+    store = Store(url)
+    after = current_revision(store.engine)
+    change = "already at" if before == after else f"upgraded from {before or 'an empty database'} to"
+    click.echo(f"{store.display_url}: {change} revision {after} (this r2d-sdk's latest: {head_revision()})")
 
 
 def main() -> None:

@@ -9,9 +9,17 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, \
-    TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 console = Console()
@@ -42,28 +50,56 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _ci(low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"{100 * low:.1f}–{100 * high:.1f}"
+
+
+# Grid coordinates of a metric row; a coordinate with one value goes in the title instead of a column.
+_COORDINATES = (("dataset", "dataset"), ("label", "item_label"), ("model", "model"), ("attack", "attack"),
+                ("defense", "defense"), ("judge", "judge"))
+_ALWAYS_SHOWN = ("attack", "defense")
+
+
 def metrics_table(metrics: list[Any], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("dataset", "label", "model", "attack", "defense", "judge", "metric", "value", "95% CI", "n",
-                   "not scored"):
-        table.add_column(column, justify="right" if column in ("value", "n", "not scored") else "left")
+    """Each metric per grid cell, with only the coordinates that vary as columns (fits 80 columns)."""
+    columns, constant = [], []
+    for header, attribute in _COORDINATES:
+        values = list(dict.fromkeys(getattr(m, attribute) or "" for m in metrics))
+        if len(values) > 1 or header in _ALWAYS_SHOWN:
+            columns.append((header, attribute))
+        elif values and values[0]:
+            constant.append(f"{header} {values[0]}")
+    if constant:
+        title += "\n" + ", ".join(constant)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for header, _ in columns:
+        table.add_column(header, overflow="fold")
+    for header in ("metric", "value", "95% CI", "n", "not\nscored"):
+        table.add_column(header, justify="left" if header == "metric" else "right", overflow="fold")
     for m in metrics:
         extra = m.extra_json or {}
-        table.add_row(m.dataset, m.item_label or "", m.model, m.attack, m.defense, m.judge, m.metric, _fmt(m.value),
-                      f"{_fmt(m.ci_low)}–{_fmt(m.ci_high)}" if m.ci_low is not None else "-", str(m.n),
-                      str(extra.get("errors", 0) + extra.get("unscorable", 0)))
+        table.add_row(*(getattr(m, attribute) or "" for _, attribute in columns), m.metric, _fmt(m.value),
+                      _ci(m.ci_low, m.ci_high), str(m.n), str(extra.get("errors", 0) + extra.get("unscorable", 0)))
     return table
 
 
 def print_summary(result: Any, store: Any) -> None:
+    """The end-of-run report: metrics, sample counts, skipped components, where the results are."""
     console.print(metrics_table(result.metrics, f"run {result.run_id}: {result.status}"))
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.samples.items()))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.samples.items())) or "none"
     console.print(f"samples: {counts} ({result.skipped} already done before this start); {result.seconds:.1f} s")
+    for skipped in getattr(result, "skipped_components", []):
+        console.print(f"[yellow]skipped[/yellow] {skipped}", soft_wrap=True)
+    if result.samples.get("error"):
+        console.print(f"[yellow]{result.samples['error']} samples failed[/yellow] (status error, never counted in "
+                      f"a metric): r2d-sdk sql \"SELECT error, COUNT(*) FROM samples WHERE run_id = "
+                      f"'{result.run_id}' GROUP BY error\"", soft_wrap=True)
     where = store.sqlite_path or store.display_url
-    console.print(f"results: [bold]{where}[/bold]  (run id [bold]{result.run_id}[/bold])")
+    console.print(f"results: [bold]{where}[/bold]  (run id [bold]{result.run_id}[/bold])", soft_wrap=True)
     db_flag = f" --db {where}" if store.sqlite_path else ""
     console.print("example: r2d-sdk sql " + json.dumps(
-        f"SELECT attack, defense, judge, n_scored, asr FROM asr_by_cell WHERE run_id = '{result.run_id}'") + db_flag)
+        f"SELECT attack, defense, judge, n_scored, asr FROM asr_by_cell WHERE run_id = '{result.run_id}'")
+        + db_flag, soft_wrap=True, markup=False, highlight=False)
 
 
 def print_plugins(kind: str | None) -> None:
