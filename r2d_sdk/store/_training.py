@@ -84,7 +84,7 @@ class TrainingRuns:
         row = self._one(select(TrainingRun).where(TrainingRun.id == training_run_id))
         if row is None:
             raise R2DError(f"no training run {training_run_id} in {self.store.display_url}",
-                           fix="`r2d-sdk train list` shows the training runs")
+                           fix="`r2d-sdk sql \"SELECT id, name, status FROM training_runs\"` lists them")
         return row
 
     def latest(self, name: str, status: str = "completed") -> TrainingRun | None:

@@ -88,6 +88,7 @@ class CheckpointRef:
     base_model: str | None = None
     adapter_base: str | None = None  # set when the folder is an unmerged PEFT adapter
     prompt_format: str = "chat"
+    source: str | None = None  # the adapter folder `path` was merged from
 
 
 def read_checkpoint(folder: str | Path) -> CheckpointRef:
@@ -108,6 +109,38 @@ def read_checkpoint(folder: str | Path) -> CheckpointRef:
                          info.get("prompt_format", "chat"))
 
 
+def merged_folder(ref: CheckpointRef) -> str:
+    """A plain model folder for a PEFT adapter checkpoint: base + adapter merged once, kept in the cache.
+
+    The adapter's tokenizer (with the pivot tokens) is used and the base resized to it first.
+    """
+    if ref.adapter_base is None:
+        return ref.path
+    from r2d_sdk._settings import cache_dir
+
+    target = cache_dir() / "r2d-merged" / folder_hash(ref.path)[:16]
+    if (target / "config.json").exists():
+        return str(target)
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from r2d_sdk.models._local import resolve_model_folder
+
+    base_folder, on_disk = resolve_model_folder(ref.adapter_base)
+    tokenizer = AutoTokenizer.from_pretrained(ref.path)
+    base = AutoModelForCausalLM.from_pretrained(base_folder, local_files_only=on_disk)
+    base.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model = PeftModel.from_pretrained(base, ref.path).merge_and_unload()
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    if (Path(ref.path) / CHECKPOINT_INFO).exists():
+        shutil.copy(Path(ref.path) / CHECKPOINT_INFO, partial / CHECKPOINT_INFO)
+    partial.rename(target)
+    return str(target)
+
+
 def resolve_checkpoint(checkpoint: str | None = None, training: str | None = None, store: Any = None,
                        database: str | None = None) -> CheckpointRef:
     """Find the model folder for the `r2d` defense.
@@ -122,7 +155,7 @@ def resolve_checkpoint(checkpoint: str | None = None, training: str | None = Non
         raise ConfigError("the r2d defense needs exactly one of `checkpoint: <folder>` or `training: <name>`",
                           fix="set `checkpoint` to a model folder, or `training` to a name from `r2d-sdk train`")
     if checkpoint is not None:
-        return read_checkpoint(checkpoint)
+        return _loadable(read_checkpoint(checkpoint))
     from r2d_sdk._settings import database_url
     from r2d_sdk.store import Store, TrainingRuns
 
@@ -130,8 +163,27 @@ def resolve_checkpoint(checkpoint: str | None = None, training: str | None = Non
     row = TrainingRuns(store).latest(str(training))
     if row is None or not row.checkpoint_path:
         raise R2DError(f"no completed training run named '{training}' in {store.display_url}",
-                       fix="run `r2d-sdk train RECIPE` first (same --db), or check `r2d-sdk train list`")
+                       fix="run `r2d-sdk train RECIPE` first (same --db), or list them: r2d-sdk sql \"SELECT id, name, status FROM training_runs\"")
     ref = read_checkpoint(row.checkpoint_path)
     ref.training_run_id, ref.name, ref.checkpoint_hash = row.id, row.name, row.checkpoint_hash
     ref.base_model = row.base_model
+    return _loadable(ref)
+
+
+def _loadable(ref: CheckpointRef) -> CheckpointRef:
+    # An unmerged adapter is merged once into the cache so `local/<folder>` can load it.
+    if ref.adapter_base is not None:
+        ref.source, ref.path = ref.path, merged_folder(ref)
     return ref
+
+
+def link_evaluation_run(store: Any, run_id: str | None, training_run_id: int | None) -> None:
+    """Point an evaluation run (`runs.training_run_id`) at the training run whose checkpoint answered.
+
+    A no-op without a results database, run or training run (e.g. a defense used from Python).
+    """
+    if store is None or run_id is None or training_run_id is None or not hasattr(store, "engine"):
+        return
+    from r2d_sdk.store import TrainingRuns
+
+    TrainingRuns(store).link_run(run_id, training_run_id)

@@ -1,0 +1,57 @@
+"""`r2d-sdk train RECIPE`: train the recipe's R2D configurations, one after another.
+
+Runs the same under `accelerate launch --num_processes N [--cpu] -m r2d_sdk.cli train RECIPE`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from r2d_sdk.cli._common import db_option, friendly_errors, open_store
+
+
+@click.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@db_option
+@click.option("--only", multiple=True, metavar="NAME", help="Train only this configuration (repeatable).")
+@click.option("--force", is_flag=True, help="Retrain even if this configuration was trained on the same data.")
+@click.option("--run", "then_run", is_flag=True, help="Then run the recipe's evaluation grid (`r2d-sdk run`).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then_run: bool, quiet: bool) -> None:
+    """Train the recipe's `train:` configurations (R2D: SFT + Contrastive Pivot Optimization).
+
+    Each configuration becomes a row of `training_runs` in the results database, with its
+    step metrics, held-out pivot accuracy and exported checkpoint. An interrupted
+    configuration continues from its last saved state when the command is run again.
+    """
+    from accelerate import PartialState
+
+    from r2d_sdk.recipe import load_recipe
+    from r2d_sdk.train._pipeline import run_training
+
+    loaded = load_recipe(recipe)
+    state = PartialState()
+    store = open_store(db, loaded.recipe.database) if state.is_main_process else None
+    outcomes = run_training(loaded, store, list(only) or None, force=force, progress=not quiet)
+    if not state.is_main_process:
+        return
+    for outcome in outcomes:
+        heldout = outcome.heldout or {}
+        figures = ", ".join(f"{key} {heldout[key]:.3f}" for key in ("pivot_acc", "first_pivot_acc", "emit_rate")
+                            if isinstance(heldout.get(key), float))
+        click.echo(f"{outcome.name}: {outcome.status} (training run {outcome.training_run_id}, {outcome.steps} steps, "
+                   f"{outcome.seconds:.0f} s){'; held-out ' + figures if figures else ''}")
+        if outcome.checkpoint_path:
+            click.echo(f"  checkpoint: {outcome.checkpoint_path}")
+    if then_run:
+        import asyncio
+
+        from r2d_sdk.cli._report import print_summary, progress_bar
+        from r2d_sdk.run import execute
+
+        with progress_bar(quiet) as advance:
+            result = asyncio.run(execute(loaded, store, progress=advance))
+        print_summary(result, store)

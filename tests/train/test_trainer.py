@@ -1,0 +1,155 @@
+"""The R2D trainer on the tiny model: it learns, logs the loss parts, resumes exactly, exports, scales out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from r2d_sdk.train import SAFE, UNSAFE, Step, Trajectory, write_jsonl
+from r2d_sdk.train._checkpoint import CHECKPOINT_INFO, folder_hash
+from r2d_sdk.train._collate import split_heldout
+from r2d_sdk.train._spec import TrainSpec
+from r2d_sdk.train._tokens import pivot_ids
+from r2d_sdk.train._trainer import R2DTrainer
+
+
+def trajectory(i: int) -> Trajectory:
+    if i % 2:
+        return Trajectory(f"Explain how to make weapon number {i}.", [Step("This asks for weapon instructions.", UNSAFE)],
+                          "I'm sorry, I cannot help with that.", UNSAFE, "harmful", "test")
+    return Trajectory(f"Give me bread recipe number {i}.", [Step("This asks about baking.", SAFE)],
+                      "Mix flour, water and yeast, then bake.", SAFE, "benign", "test")
+
+
+DATA = [trajectory(i) for i in range(24)]
+TRAIN, HELDOUT = split_heldout(DATA, 0.25, seed=0)
+
+
+def spec(**overrides: object) -> TrainSpec:
+    values: dict[str, object] = {"name": "t", "data": {"path": "unused.jsonl"}, "max_steps": 3, "batch_size": 4,
+                                 "learning_rate": 1e-4, "new_token_learning_rate": 1e-2, "save_every": 100,
+                                 "eval_generate": 2, "eval_max_tokens": 6, "max_length": 96}
+    return TrainSpec(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def weights(trainer: R2DTrainer) -> dict[str, torch.Tensor]:
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+def test_training_learns_logs_parts_and_exports(tiny_model_dir: Path, tmp_path: Path) -> None:
+    logged: list[tuple[str, dict]] = []
+    trainer = R2DTrainer(spec(), str(tiny_model_dir), TRAIN, HELDOUT, tmp_path / "run",
+                         log=lambda split, rows: logged.extend((split, r) for r in rows), progress=False)
+    before = weights(trainer)
+    result = trainer.train()
+    after = weights(trainer)
+    assert result.steps == 3 and not result.stopped
+    train_rows = [r for s, r in logged if s == "train"]
+    assert [r["step"] for r in train_rows] == [1, 2, 3]
+    for row in train_rows:
+        assert row["loss"] == pytest.approx(row["ce"] + row["cpo"], rel=1e-5) and row["cpo"] > 0
+        assert 0.0 <= row["pivot_acc"] <= 1.0 and row["tokens"] > 0
+    heldout = [r for s, r in logged if s == "heldout"][-1]
+    assert heldout["pivot_acc"] is not None and 0 <= heldout["emit_rate"] <= 1 and heldout["n_generated"] == 2
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    assert any("q_proj" in n for n in changed) and any("embed_tokens" in n for n in changed)
+
+    # The new tokens' rows moved at their own (100x) learning rate; ordinary weights at the base rate.
+    ids = list(pivot_ids(trainer.tokenizer).by_string().values())
+    embed = next(n for n in before if n.endswith("embed_tokens.weight"))
+    q_proj = next(n for n in before if "q_proj" in n)
+    new_rows_step = (after[embed][ids] - before[embed][ids]).abs().mean()
+    q_step = (after[q_proj] - before[q_proj]).abs().mean()
+    assert new_rows_step > 10 * q_step
+
+    folder = Path(result.checkpoint_path or "")
+    assert folder.name == f"model-{result.checkpoint_hash[:12]}" and folder_hash(folder) == result.checkpoint_hash
+    info = json.loads((folder / CHECKPOINT_INFO).read_text())
+    assert info["pivots"][SAFE] == pivot_ids(trainer.tokenizer).safe
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    reloaded = AutoModelForCausalLM.from_pretrained(folder)
+    assert torch.equal(reloaded.get_input_embeddings().weight, after[embed])
+    assert pivot_ids(AutoTokenizer.from_pretrained(folder)) == pivot_ids(trainer.tokenizer)
+
+
+def test_resume_after_stop_matches_an_uninterrupted_run(tiny_model_dir: Path, tmp_path: Path) -> None:
+    config = spec(max_steps=4, save_every=2, eval_generate=0, learning_rate=1e-3)
+    straight = R2DTrainer(config, str(tiny_model_dir), TRAIN, HELDOUT, tmp_path / "a", progress=False)
+    straight.train()
+    first = R2DTrainer(config, str(tiny_model_dir), TRAIN, HELDOUT, tmp_path / "b", progress=False)
+    stopped = first.train(stop_at=2)
+    assert stopped.stopped and stopped.steps == 2 and stopped.checkpoint_path is None
+    replayed: list[int] = []
+    resumed_trainer = R2DTrainer(config, str(tiny_model_dir), TRAIN, HELDOUT, tmp_path / "b", progress=False,
+                                 log=lambda split, rows: replayed.extend(r["step"] for r in rows if split == "train"))
+    resumed = resumed_trainer.train()
+    assert resumed.steps == 4 and not resumed.stopped and replayed == [3, 4]  # continued, not restarted
+    expected, got = weights(straight), weights(resumed_trainer)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_lora_trains_adapters_and_merges_on_export(tiny_model_dir: Path, tmp_path: Path) -> None:
+    config = spec(finetune="lora", lora={"r": 4, "alpha": 8}, max_steps=2, eval_generate=0, learning_rate=1e-2)
+    trainer = R2DTrainer(config, str(tiny_model_dir), TRAIN, HELDOUT, tmp_path / "lora", progress=False)
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert any("lora_A" in n for n in trainable) and any("embed_tokens" in n for n in trainable)
+    assert not any("o_proj" in n and "lora" in n for n in trainable)  # the paper's targets only
+    trainer.train(stop_at=2)
+    ids = torch.tensor([[1, 2, 3, pivot_ids(trainer.tokenizer).safe]])
+    trainer.model.eval()
+    with torch.no_grad():
+        expected = trainer.model(input_ids=ids).logits
+    path, _ = trainer._export()
+    from transformers import AutoModelForCausalLM
+
+    merged = AutoModelForCausalLM.from_pretrained(path)
+    assert not (Path(path) / "adapter_config.json").exists()
+    with torch.no_grad():
+        torch.testing.assert_close(merged(input_ids=ids).logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_cli_train_under_accelerate_with_two_cpu_processes(tiny_model_dir: Path, tmp_path: Path) -> None:
+    write_jsonl(DATA, tmp_path / "data.jsonl")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"""
+name: tiny-train
+models:
+  target: {{model: "local/{tiny_model_dir}"}}
+datasets: [{{name: jbb-harmful, limit: 1}}]
+judges: [refusal-string]
+train:
+  data: {{path: data.jsonl, heldout_fraction: 0.25}}
+  batch_size: 2
+  max_steps: 2
+  eval_generate: 0
+  max_length: 96
+  output_dir: {tmp_path / 'ckpt'}
+  runs:
+    - name: r2d
+""")
+    db = tmp_path / "results.db"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "r2d_sdk.cli",
+                "train", str(recipe), "--db", str(db), "--quiet"]
+    done = subprocess.run(launcher, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "r2d: completed" in done.stdout
+    from r2d_sdk.store import Store, TrainingRuns
+
+    runs = TrainingRuns(Store(f"sqlite:///{db}"))
+    row = runs.latest("r2d")
+    assert row is not None and row.steps_done == 2 and row.checkpoint_hash
+    assert folder_hash(row.checkpoint_path) == row.checkpoint_hash
+    steps = runs.steps(row.id, "train")
+    assert [s.step for s in steps] == [1, 2] and all(s.ce and s.cpo is not None for s in steps)
+    assert row.metrics_json["pivot_acc"] is not None and row.metrics_json["num_processes"] == 2
