@@ -27,12 +27,14 @@ from r2d_sdk._types import (
 from r2d_sdk._version import __version__
 from r2d_sdk.data import DataSource, read_table, resolve_data_file
 from r2d_sdk.models import Model
+from r2d_sdk.train._checkpoint import CheckpointRef, link_evaluation_run, resolve_checkpoint
 
 __all__ = [
     "PRESETS",
     "Attack",
     "AttackPrompt",
     "Behavior",
+    "CheckpointRef",
     "Component",
     "ConfigError",
     "DataSource",
@@ -59,10 +61,12 @@ __all__ = [
     "cache_dir",
     "create",
     "lookup",
+    "link_evaluation_run",
     "plugin_load_errors",
     "plugins",
     "read_table",
     "record_model_call",
+    "resolve_checkpoint",
     "resolve_data_file",
     "register",
     "system",

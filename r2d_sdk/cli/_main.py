@@ -170,6 +170,11 @@ def db_upgrade(db: str | None) -> None:
     click.echo(f"{store.display_url}: {change} revision {after} (this r2d-sdk's latest: {head_revision()})")
 
 
+from r2d_sdk.cli._train import train  # noqa: E402  (R2D training; torch loads only when it runs)
+
+cli.add_command(train)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="r2d-sdk")
