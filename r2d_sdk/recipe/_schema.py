@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from r2d_sdk._generation import PRESETS, GenerationParams
+from r2d_sdk.train._distill_spec import DistillSpec
 from r2d_sdk.train._spec import TrainSection
 
 
@@ -95,16 +96,18 @@ class Recipe(_Strict):
     description: str = ""
     models: dict[str, ModelSpec]
     target: str | list[str] = Field("target", description="model name(s) under attack")
-    datasets: list[DatasetSpec] = Field(min_length=1)
+    datasets: list[DatasetSpec] = Field(description="may be left out (empty) when the recipe has train/distill")
     attacks: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="direct")])
     defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")])
-    judges: list[ComponentSpec] = Field(min_length=1)
+    judges: list[ComponentSpec] = Field(description="may be left out when the recipe has no datasets")
     metrics: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="asr")])
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     concurrency: int = Field(32, gt=0, le=4096)
     seed: int = 0
     database: str | None = Field(None, description="SQLAlchemy URL or SQLite path")
     train: TrainSection | None = Field(None, description="R2D training runs for `r2d-sdk train` (docs/r2d.md)")
+    distill: DistillSpec | None = Field(None, description="trajectory building for `r2d-sdk distill` "
+                                                          "(docs/r2d-data.md)")
 
     @model_validator(mode="before")
     @classmethod
@@ -116,6 +119,9 @@ class Recipe(_Strict):
             if "datasets" in data:
                 raise ValueError("dataset, datasets: give one of the two, not both")
             data["datasets"] = [data.pop("dataset")]
+        if data.get("train") is not None or data.get("distill") is not None:  # a training/data recipe
+            data.setdefault("datasets", [])
+            data.setdefault("judges", [])
         for key in ("datasets", "attacks", "defenses", "judges", "metrics"):
             if isinstance(data.get(key), list):
                 data[key] = [_as_spec(item) for item in data[key]]
@@ -127,7 +133,12 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _check_references(self) -> Recipe:
-        for name in self.targets:
+        # A train- or distill-only recipe evaluates nothing; an evaluation needs datasets and judges.
+        if not self.datasets and self.train is None and self.distill is None:
+            raise ValueError("datasets: give at least one, unless the recipe has `train:` or `distill:`")
+        if self.datasets and not self.judges:
+            raise ValueError("judges: give at least one when the recipe has datasets")
+        for name in self.targets if self.datasets else []:
             if name not in self.models:
                 raise ValueError(f"target: '{name}' is not one of the models under `models:` {sorted(self.models)}")
         for field_name in ("datasets", "attacks", "defenses", "judges", "metrics"):
