@@ -68,7 +68,8 @@ class WordNet:
         if pos in self._index:
             return
         index: dict[str, list[int]] = {}
-        with open(self.folder / f"index.{pos}", encoding="utf-8") as lines:
+        index_file = self.folder / f"index.{pos}"
+        with open(index_file, encoding="utf-8") if index_file.is_file() else open(os.devnull) as lines:
             for line in lines:
                 if line.startswith(" "):  # the licence header
                     continue

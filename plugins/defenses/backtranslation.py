@@ -58,6 +58,8 @@ class Backtranslation(Defense):
         output = await self.model.generate(messages)
         if is_refusal(output.text):
             return DefenseResult(output.text, info={"verdict": "answer refused"})
+        if not output.text.strip():  # nothing to explain, and an empty text has no likelihood to compare
+            return DefenseResult(output.text, info={"verdict": "empty answer"})
         helper = self.context.model(self.config.backtranslator) if self.config.backtranslator else self.model
         inferred_raw = (await helper.generate([user(INFER.replace("{response}", output.text))],
                                               max_tokens=self.config.infer_max_tokens)).text

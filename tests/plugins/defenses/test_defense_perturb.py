@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from r2d_plugins.defenses._perturb import (
     erase,
     infusion_erasures,
