@@ -86,6 +86,9 @@ def metrics_table(metrics: list[Any], title: str) -> Table:
 def print_summary(result: Any, store: Any) -> None:
     """The end-of-run report: metrics, sample counts, skipped components, where the results are."""
     console.print(metrics_table(result.metrics, f"run {result.run_id}: {result.status}"))
+    from r2d_sdk.cli._cost import print_cost_table
+
+    print_cost_table(console, store, result.run_id)  # beside the safety table when defenses are compared
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.samples.items())) or "none"
     console.print(f"samples: {counts} ({result.skipped} already done before this start); {result.seconds:.1f} s")
     for skipped in getattr(result, "skipped_components", []):
