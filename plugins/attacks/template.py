@@ -53,12 +53,22 @@ def check_slot(template: str, where: str) -> str:
     return template
 
 
+def _folder_templates(folder: Path) -> list[tuple[str, str]]:
+    """Every .txt file of a folder, in name order, as (file stem, text)."""
+    files = sorted(folder.glob("*.txt"))
+    if not files:
+        raise ConfigError(f"template folder {folder} has no .txt files",
+                          fix="put one template per .txt file in the folder, each with a {goal} slot")
+    return [(f.stem, f.read_text(encoding="utf-8")) for f in files]
+
+
 class TemplateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     template: str | None = Field(None, description="a shipped template's name (novelist-villain, screenplay-scene, "
                                                    "game-master-npc) or a text file path")
     text: str | None = Field(None, description="the template itself, inline")
-    collection: str | None = Field(None, description="a CSV/JSON/JSONL file of templates, or `gptfuzzer`")
+    collection: str | None = Field(None, description="a CSV/JSON/JSONL file of templates, a folder of .txt "
+                                                     "templates (one per file, id = file name), or `gptfuzzer`")
     ids: list[str] | None = Field(None, description="collection only: the template ids to use")
     limit: int | None = Field(None, gt=0, description="collection only: the first N templates")
     id_column: str = Field("id", description="collection only: column of template ids (else the row number)")
@@ -106,6 +116,9 @@ class TemplateAttack(Attack):
     def _collection(self, name: str) -> list[tuple[str, str]]:
         c = self.config
         named = NAMED_COLLECTIONS.get(name.lower())
+        if Path(name).expanduser().is_dir():
+            self.collection_name = Path(name).expanduser().name
+            return self._chosen(_folder_templates(Path(name).expanduser()), name)
         if named is not None and not Path(name).exists():
             try:
                 file = resolve_data_file(named)
@@ -129,6 +142,10 @@ class TemplateAttack(Attack):
                                   fix="set `text_column` to the column holding the templates")
             tid = str(row[c.id_column]) if c.id_column in row else str(number)
             templates.append((tid, str(row[c.text_column])))
+        return self._chosen(templates, str(file))
+
+    def _chosen(self, templates: list[tuple[str, str]], file: str) -> list[tuple[str, str]]:
+        c = self.config
         if c.ids is not None:
             known = {tid for tid, _ in templates}
             unknown = [i for i in c.ids if i not in known]
