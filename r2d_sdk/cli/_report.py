@@ -11,6 +11,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,6 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 
@@ -70,7 +72,7 @@ def metrics_table(metrics: list[Any], title: str) -> Table:
         elif values and values[0]:
             constant.append(f"{header} {values[0]}")
     if constant:
-        title += "\n" + ", ".join(constant)
+        title += "\n" + escape(", ".join(constant))
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for header, _ in columns:
         table.add_column(header, overflow="fold")
@@ -78,7 +80,7 @@ def metrics_table(metrics: list[Any], title: str) -> Table:
         table.add_column(header, justify="left" if header == "metric" else "right", overflow="fold")
     for m in metrics:
         extra = m.extra_json or {}
-        table.add_row(*(getattr(m, attribute) or "" for _, attribute in columns), m.metric, _fmt(m.value),
+        table.add_row(*(Text(getattr(m, attribute) or "") for _, attribute in columns), Text(m.metric), _fmt(m.value),
                       _ci(m.ci_low, m.ci_high), str(m.n), str(extra.get("errors", 0) + extra.get("unscorable", 0)))
     return table
 
@@ -92,7 +94,7 @@ def print_summary(result: Any, store: Any) -> None:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.samples.items())) or "none"
     console.print(f"samples: {counts} ({result.skipped} already done before this start); {result.seconds:.1f} s")
     for skipped in getattr(result, "skipped_components", []):
-        console.print(f"[yellow]skipped[/yellow] {skipped}", soft_wrap=True)
+        console.print(f"[yellow]skipped[/yellow] {escape(skipped)}", soft_wrap=True)
     if result.samples.get("error"):
         console.print(f"[yellow]{result.samples['error']} samples failed[/yellow] (status error, never counted in "
                       f"a metric): r2d-sdk sql \"SELECT error, COUNT(*) FROM samples WHERE run_id = "
@@ -115,7 +117,9 @@ def print_plugins(kind: str | None) -> None:
         table.add_row(info.kind, info.name, info.source, info.description)
     console.print(table)
     for entry_point, error in plugin_load_errors().items():
-        console.print(f"[red]failed to load plugin {entry_point}[/red]: {error}")
+        # Escaped: an import error's text may hold [brackets] that rich would read as markup.
+        console.print(f"[red]failed to load plugin {escape(entry_point)}[/red]: {escape(error)}", soft_wrap=True,
+                      highlight=False)
 
 
 def print_plugin_info(name: str) -> None:
@@ -152,7 +156,7 @@ def print_runs(store: Any, limit: int) -> None:
 
 def print_run(store: Any, run_id: str) -> None:
     run = store.get_run(run_id)
-    console.print(f"[bold]run {run.id}[/bold] {run.name}: {run.status}")
+    console.print(f"[bold]run {run.id}[/bold] {escape(run.name)}: {run.status}")
     console.print(f"started {run.started_at:%Y-%m-%d %H:%M:%S} UTC, finished "
                   f"{run.finished_at:%Y-%m-%d %H:%M:%S} UTC" if run.finished_at else f"started {run.started_at}")
     console.print(f"sdk {run.sdk_version}, git {run.git_commit or '-'}, python {run.python_version}, seed {run.seed}, "
@@ -160,7 +164,7 @@ def print_run(store: Any, run_id: str) -> None:
     counts = store.sample_count(run.id)
     console.print("samples: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     if run.error:
-        console.print(f"[red]error:[/red] {run.error}")
+        console.print(f"[red]error:[/red] {escape(run.error)}")
     console.print(metrics_table(store.metrics(run.id), "metrics"))
 
 
@@ -176,5 +180,6 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> Non
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*("NULL" if v is None else str(v) for v in row))
+            # Text, not markup: stored responses may contain [brackets] that rich would parse.
+            table.add_row(*(Text("NULL" if v is None else str(v)) for v in row))
         console.print(table)
