@@ -3,6 +3,7 @@
 `import r2d_sdk` stays light: torch, transformers and litellm load only when a model is used.
 """
 
+from r2d_sdk._artifact_export import export_artifact
 from r2d_sdk._calls import record_model_call
 from r2d_sdk._components import Attack, Component, Dataset, Defense, Judge, Metric, NoConfig, Target
 from r2d_sdk._context import Context
@@ -60,6 +61,7 @@ __all__ = [
     "assistant",
     "cache_dir",
     "create",
+    "export_artifact",
     "lookup",
     "link_evaluation_run",
     "plugin_load_errors",

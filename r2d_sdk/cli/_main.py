@@ -173,6 +173,9 @@ def db_upgrade(db: str | None) -> None:
 from r2d_sdk.cli._train import train  # noqa: E402  (R2D training; torch loads only when it runs)
 
 cli.add_command(train)
+from r2d_sdk.cli._export import export_artifact_command  # noqa: E402  (run prompts -> JailbreakBench artifact)
+
+cli.add_command(export_artifact_command)
 
 
 def main() -> None:
