@@ -177,6 +177,10 @@ from r2d_sdk.cli._export import export_artifact_command  # noqa: E402  (run prom
 
 cli.add_command(export_artifact_command)
 
+from r2d_sdk.cli._distill import distill as distill_command  # noqa: E402  (R2D trajectory building)
+
+cli.add_command(distill_command)
+
 
 def main() -> None:
     """Console-script entry point."""

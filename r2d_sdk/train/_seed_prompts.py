@@ -5,34 +5,25 @@ harmful requests spread over JailbreakBench's ten categories, everyday benign re
 benign requests that merely sound dangerous. Alpaca (benign) and AdvBench (harmful) can be
 added at run time from R2D_DATA_DIR; they are never copied into the repository.
 
-Training prompts must not leak into the evaluation sets. `find_overlaps` flags a pair as a
-near duplicate when, after normalisation (NFKC, lower case, punctuation to spaces), either
-  - the token sets have Jaccard similarity >= 0.6, or
-  - difflib's SequenceMatcher ratio of the normalised strings is >= 0.8.
-Both thresholds sit well above what unrelated prompts on the same topic reach (the seed set's
-closest pair with JBB/XSTest is reported by tests/train/test_seed_data.py) and well below
-what a reworded copy reaches.
+Training prompts must not leak into the evaluation sets: see `_overlap.find_overlaps`.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import random
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from r2d_sdk._errors import ConfigError
 from r2d_sdk.data import DataSource, read_table, resolve_data_file
+from r2d_sdk.train._overlap import find_overlaps
 
 HARMFUL, BENIGN, SENSITIVE_BENIGN = "harmful", "benign", "sensitive-benign"
 LABELS = (HARMFUL, BENIGN, SENSITIVE_BENIGN)
-JACCARD_THRESHOLD = 0.6
-RATIO_THRESHOLD = 0.8
 
 ALPACA = DataSource("alpaca", data_dir_paths=("alpaca/alpaca_5000.json", "alpaca/alpaca_data.json"))
 ADVBENCH = DataSource("advbench", data_dir_paths=("advbench/data/advbench/harmful_behaviors.csv",
@@ -126,67 +117,76 @@ def evaluation_prompts() -> dict[str, list[str]]:
             for name, (source, column) in EVALUATION_SETS.items()}
 
 
-def normalise(text: str) -> str:
-    """Lower case, NFKC, every run of non-alphanumerics a single space."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+def load_prompts(sources: Sequence[Any], seed: int = 0, limit: int | None = None,
+                 exclude_evaluation: bool = True, context: Any = None) -> tuple[list[SeedPrompt], dict[str, Any]]:
+    """Prompts from the `distill:` prompt sources, deduplicated, seeded-shuffled, limited.
+
+    Args:
+        sources: `PromptSource` specs (or dicts of their fields).
+        seed: fixes the Alpaca sample and the final shuffle.
+        limit: at most this many prompts in all.
+        exclude_evaluation: drop near duplicates of JBB/XSTest prompts. The shipped seed set is
+            checked by the test suite, not again here; AdvBench always loses its JBB overlap.
+        context: the recipe's Context, for dataset plugins.
+
+    Returns:
+        The prompts and a summary: per-source counts, how many overlaps were dropped, what was checked.
+    """
+    from r2d_sdk.train._distill_spec import PromptSource
+
+    specs = [s if isinstance(s, PromptSource) else PromptSource.model_validate(s) for s in sources]
+    found, info = [], {"sources": {}, "dropped_overlap": 0, "overlap_checked_against": []}
+    for spec in specs:
+        found.extend(_from_source(spec, seed, context))
+        info["sources"][spec.name or spec.path or spec.source] = len(found) - sum(info["sources"].values())
+    prompts = list({p.text: p for p in found}.values())  # a prompt given twice is one trajectory
+    outside_seed = [p for p in prompts if p.source != "seed"]
+    if not outside_seed:
+        info["overlap_checked_against"] = ["not needed: the seed set is checked by tests/train/test_seed_data.py"]
+    if outside_seed and (exclude_evaluation or any(p.source == "advbench" for p in outside_seed)):
+        try:
+            evaluation = evaluation_prompts()
+        except ConfigError as error:
+            if any(p.source == "advbench" for p in outside_seed):
+                raise ConfigError(f"AdvBench overlaps JBB, which was not found to remove it: {error.message}",
+                                  fix=error.fix) from None
+            info["overlap_checked_against"] = [f"nothing: {error.message}"]
+        else:
+            names = list(evaluation) if exclude_evaluation else ["jbb-harmful"]
+            references = [text for name in names for text in evaluation[name]]
+            flagged = {o.prompt for o in find_overlaps([p.text for p in outside_seed], references)}
+            info["dropped_overlap"] = len(flagged)
+            info["overlap_checked_against"] = names
+            prompts = [p for p in prompts if p.text not in flagged]
+    random.Random(f"prompts:{seed}").shuffle(prompts)
+    return (prompts[:limit] if limit is not None else prompts), info
 
 
-def jaccard(a: str, b: str) -> float:
-    """Token-set Jaccard similarity of two normalised strings."""
-    left, right = set(a.split()), set(b.split())
-    return len(left & right) / len(left | right) if left or right else 1.0
+def _from_source(spec: Any, seed: int, context: Any) -> list[SeedPrompt]:
+    if spec.source == "seed":
+        prompts = load_seed_prompts(spec.labels)
+    elif spec.source == "alpaca":
+        prompts = alpaca_prompts(spec.limit, seed, spec.path)
+    elif spec.source == "advbench":
+        prompts = advbench_prompts(None, spec.path)
+    elif spec.source == "file":
+        prompts = file_prompts(spec.path, spec.label)
+    else:
+        prompts = dataset_prompts(spec.name, spec.args, spec.label, context)
+    return prompts[:spec.limit] if spec.limit is not None else prompts
 
 
-@dataclass(frozen=True)
-class Overlap:
-    """A prompt too close to an evaluation prompt."""
+def dataset_prompts(name: str, args: dict[str, Any], label: str | None = None, context: Any = None) -> list[SeedPrompt]:
+    """Prompts from a dataset plugin; each item's label is used unless `label` is given."""
+    from r2d_sdk._context import Context
+    from r2d_sdk._registry import create
 
-    prompt: str
-    reference: str
-    jaccard: float
-    ratio: float
-    exact: bool
-
-
-def find_overlaps(prompts: Iterable[str], references: Iterable[str], jaccard_threshold: float = JACCARD_THRESHOLD,
-                  ratio_threshold: float = RATIO_THRESHOLD) -> list[Overlap]:
-    """Every (prompt, reference) pair that is an exact or near duplicate after normalisation."""
-    refs = [(r, normalise(r)) for r in dict.fromkeys(references)]
-    matcher = difflib.SequenceMatcher(autojunk=False)
-    found = []
-    for prompt in dict.fromkeys(prompts):
-        norm = normalise(prompt)
-        matcher.set_seq2(norm)  # seq2 is the cached side: one prompt against every reference
-        for ref, ref_norm in refs:
-            jac = jaccard(norm, ref_norm)
-            matcher.set_seq1(ref_norm)
-            close = (matcher.real_quick_ratio() >= ratio_threshold and matcher.quick_ratio() >= ratio_threshold)
-            ratio = matcher.ratio() if close or jac >= jaccard_threshold else 0.0
-            if norm == ref_norm or jac >= jaccard_threshold or ratio >= ratio_threshold:
-                found.append(Overlap(prompt, ref, jac, ratio, norm == ref_norm))
-    return found
-
-
-def closest_reference(prompt: str, references: Sequence[str]) -> tuple[str, float, float]:
-    """The reference most similar to a prompt (by max of Jaccard and ratio): for reports and tests."""
-    norm = normalise(prompt)
-    scored = []
-    for ref in references:
-        ref_norm = normalise(ref)
-        scored.append((max(jaccard(norm, ref_norm), difflib.SequenceMatcher(None, norm, ref_norm).ratio()),
-                       ref, jaccard(norm, ref_norm), difflib.SequenceMatcher(None, norm, ref_norm).ratio()))
-    best = max(scored)
-    return best[1], best[2], best[3]
-
-
-def drop_overlapping(prompts: Sequence[SeedPrompt], references: Iterable[str]) -> tuple[list[SeedPrompt], int]:
-    """Prompts with every near duplicate of a reference removed, and how many were removed."""
-    flagged = {o.prompt for o in find_overlaps([p.text for p in prompts], references)}
-    kept = [p for p in prompts if p.text not in flagged]
-    return kept, len(prompts) - len(kept)
-
-
-def relabel(prompts: Sequence[SeedPrompt], label: str) -> list[SeedPrompt]:
-    """The same prompts under another label (e.g. a dataset of benign requests)."""
-    return [replace(p, label=label) for p in prompts]
+    dataset = create("dataset", name, args, context or Context(), f"distill.prompts[{name}]")
+    out = []
+    for item in dataset.items():
+        item_label = label or item.label
+        if item_label not in LABELS:
+            raise ConfigError(f"dataset '{name}': item {item.id} has label {item_label!r}, not one of {list(LABELS)}",
+                              fix="set `label:` on this prompt source")
+        out.append(SeedPrompt(f"{name}-{item.id}", item.goal, item_label, item.category or "", source=name))
+    return out

@@ -25,6 +25,7 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 # Opposites for Contrastive Pivot Optimization; RETHINK has none by default.
 OPPOSITE = {SAFE: UNSAFE, UNSAFE: SAFE}
 _PIVOT_PATTERN = re.compile(r"(\[SAFE\]|\[UNSAFE\]|\[RETHINK\])")
+_INNER_PIVOT = re.compile(r" ?(\[SAFE\]|\[UNSAFE\]|\[RETHINK\])")
 
 
 @dataclass
@@ -62,8 +63,11 @@ class Trajectory:
         def tag(pivot: str) -> str:
             return f" {pivot}" if with_pivots else ""
 
-        steps = "\n\n".join(f"{s.text.strip()}{tag(s.pivot)}" for s in self.steps)
-        return f"{THINK_OPEN}\n{steps} {THINK_CLOSE}\n\n{self.answer.strip()}{tag(self.answer_pivot)}"
+        def text(value: str) -> str:  # an imported answer may hold pivots of its own (one per sentence)
+            return value.strip() if with_pivots else _INNER_PIVOT.sub("", value).strip()
+
+        steps = "\n\n".join(f"{text(s.text)}{tag(s.pivot)}" for s in self.steps)
+        return f"{THINK_OPEN}\n{steps} {THINK_CLOSE}\n\n{text(self.answer)}{tag(self.answer_pivot)}"
 
     def to_paper_record(self) -> dict[str, str]:
         """The released dataset's columns: instruction, input, output."""
@@ -71,7 +75,12 @@ class Trajectory:
 
     @classmethod
     def from_paper_record(cls, record: dict[str, Any], label: str = "", source: str = "paper") -> Trajectory:
-        """Parse a released-format record; steps are split at pivots inside <think>…</think>."""
+        """Parse a released-format record; steps are split at pivots inside <think>…</think>.
+
+        The answer keeps any pivots inside it (the paper's teacher put one after every sentence);
+        its last pivot becomes `answer_pivot`. Without a `label`, it is inferred: harmful when a
+        reasoning step ends in [UNSAFE], else benign (`meta["label_inferred"]` says so).
+        """
         output = str(record.get("output", ""))
         if THINK_OPEN in output and THINK_CLOSE in output:
             thinking = output.split(THINK_OPEN, 1)[1].split(THINK_CLOSE, 1)[0]
@@ -79,17 +88,17 @@ class Trajectory:
         else:
             thinking, answer_part = "", output
         steps = _split_steps(thinking)
-        answer_steps = _split_steps(answer_part)
-        if answer_steps:
-            answer = "\n\n".join(s.text for s in answer_steps)
-            answer_pivot = answer_steps[-1].pivot
-        else:
-            answer, answer_pivot = answer_part.strip(), SAFE
-        tail = _PIVOT_PATTERN.split(answer_part)[-1].strip()
-        if tail:
-            answer = f"{answer}\n\n{tail}".strip()
+        answer = answer_part.strip()
+        found = _PIVOT_PATTERN.findall(answer)
+        answer_pivot = found[-1] if found else SAFE
+        if found and answer.endswith(answer_pivot):
+            answer = answer[:-len(answer_pivot)].rstrip()
+        meta: dict[str, Any] = {}
+        if not label:
+            label = "harmful" if any(s.pivot == UNSAFE for s in steps) else "benign"
+            meta["label_inferred"] = True
         return cls(str(record.get("instruction", "")), steps, answer, answer_pivot, label, source,
-                   str(record.get("input", "") or ""))
+                   str(record.get("input", "") or ""), meta)
 
 
 def _split_steps(text: str) -> list[Step]:
@@ -107,7 +116,38 @@ def write_jsonl(trajectories: Iterable[Trajectory], path: str | Path) -> str:
     digest = hashlib.sha256()
     with path.open("w", encoding="utf-8") as handle:
         for trajectory in trajectories:
-            line = json.dumps(asdict(trajectory), ensure_ascii=False, sort_keys=True) + "\n"
+            line = trajectory_line(trajectory)
+            handle.write(line)
+            digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def trajectory_line(trajectory: Trajectory) -> str:
+    """One trajectory as the JSONL line `write_jsonl` writes."""
+    return json.dumps(asdict(trajectory), ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def append_jsonl(trajectories: Iterable[Trajectory], path: str | Path) -> None:
+    """Add trajectories to a JSONL file as they are made, so an interrupted build keeps them."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        for trajectory in trajectories:
+            handle.write(trajectory_line(trajectory))
+            handle.flush()
+
+
+def write_paper_jsonl(trajectories: Iterable[Trajectory], path: str | Path) -> str:
+    """Write the R2D release's format (instruction, input, output); returns the file's SHA-256.
+
+    `read_jsonl` reads it back (labels are then inferred from the pivots).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with path.open("w", encoding="utf-8") as handle:
+        for trajectory in trajectories:
+            line = json.dumps(trajectory.to_paper_record(), ensure_ascii=False) + "\n"
             handle.write(line)
             digest.update(line.encode())
     return digest.hexdigest()
@@ -130,7 +170,8 @@ def read_jsonl(path: str | Path) -> list[Trajectory]:
                     out.append(Trajectory.from_paper_record(data))
             except (json.JSONDecodeError, TypeError, ValueError) as error:
                 raise ConfigError(f"{path}:{number}: not a trajectory ({error})",
-                                  fix="each line must be a trajectory object or an instruction/input/output record")
+                                  fix="each line must be a trajectory object or an instruction/input/output record"
+                                  ) from None
     return out
 
 

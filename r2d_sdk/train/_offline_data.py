@@ -1,0 +1,197 @@
+"""The offline trajectory builder: R2D training data without a strong teacher.
+
+Benign and sensitive-benign prompts are answered by the base model itself (through
+`Model.generate`, so calls are batched, cached and recorded); harmful prompts get a templated
+refusal with a short reason. Reasoning steps come from varied templates:
+
+    benign:            "the user asks …, it is ordinary" [SAFE]  (+ sometimes "I will answer …" [SAFE])
+    sensitive-benign:  "the user asks …, '<word>' sounds alarming" [RETHINK]  "it is actually fine because …" [SAFE]
+    harmful:           "the user asks …, this would <harm>" [UNSAFE]  "I will refuse …" [SAFE]
+
+The answer is followed by [SAFE] in every class: the pivot after the answer labels the text it
+follows, and a refusal is safe text. (It also keeps refusals in the `harmbench` output mode,
+which drops segments ending in [UNSAFE].)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from r2d_sdk._errors import ConfigError, ModelCallError, R2DError
+from r2d_sdk.train import _offline_templates as T
+from r2d_sdk.train._seed_prompts import BENIGN, HARMFUL, SENSITIVE_BENIGN, SeedPrompt, load_prompts
+from r2d_sdk.train._trajectory import PIVOTS, RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE, Step, Trajectory
+
+logger = logging.getLogger(__name__)
+QUOTE_CHARS = 160
+# A base model that refuses a benign prompt would teach the opposite of R2D: such answers are dropped.
+_REFUSAL_OPENINGS = ("i'm sorry", "i am sorry", "sorry", "i cannot", "i can't", "i apologize", "i apologise",
+                     "as an ai", "i'm not able", "i am not able", "i won't")
+_ALARM = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(T.ALARM_WORDS, key=len, reverse=True)) + r")\b",
+                    re.IGNORECASE)
+_SELF_HARM = re.compile(r"\b(myself|my own life|kill me|suicide)\b", re.IGNORECASE)
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """A prompt as the first reasoning step quotes it: one line, cut at a word, ending in punctuation."""
+    text = " ".join(text.split()).replace('"', "'")
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+    return text if text.rstrip("'\")]")[-1:] in (".", "?", "!", "…") else text + "."
+
+
+def truncate_answer(text: str, max_chars: int, cut_off: bool = False) -> str:
+    """An answer without pivots or think tags, cut at the last sentence end within `max_chars`.
+
+    A reply that hit the token limit (`cut_off`) also loses its unfinished last sentence.
+    """
+    for marker in (*PIVOTS, THINK_OPEN, THINK_CLOSE):
+        text = text.replace(marker, "")
+    text = text.strip()
+    if len(text) <= max_chars and not cut_off:
+        return text
+    window = text[:max_chars]
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)|\n\n", window)]
+    if ends and ends[-1] >= max_chars * 0.25:
+        window = window[:ends[-1]]
+    elif len(text) > max_chars:
+        window = window.rsplit(" ", 1)[0] + " …"
+    window = window.strip()
+    if window.count("```") % 2:  # do not leave a code block open
+        window += "\n```"
+    return window
+
+
+def harm_of(prompt: SeedPrompt, rng: random.Random) -> tuple[str, str]:
+    """(clause for the reasoning, sentence for the refusal) fitting a harmful prompt."""
+    if _SELF_HARM.search(prompt.prompt):
+        return T.SELF_HARM
+    return rng.choice(T.HARM.get(prompt.category, T.HARM_DEFAULT))
+
+
+def _steps(prompt: SeedPrompt, rng: random.Random, harm: str) -> list[Step]:
+    request = quote(prompt.prompt)
+    if prompt.label == HARMFUL:
+        first = rng.choice(T.HARMFUL_FIRST).format(request=request, harm=harm)
+        first += rng.choice(T.FRAMING_NOTE[prompt.framing]) if prompt.framing in T.FRAMING_NOTE else ""
+        return [Step(first, UNSAFE), Step(rng.choice(T.HARMFUL_DECIDE), SAFE)]
+    if prompt.label == SENSITIVE_BENIGN:
+        match = _ALARM.search(prompt.prompt)
+        word = match.group(1).lower() if match else ""
+        first = rng.choice(T.SENSITIVE_FIRST if word else T.SENSITIVE_FIRST_NO_WORD).format(request=request,
+                                                                                           word=word)
+        reasons = [r for r in T.SENSITIVE_WHY.get(prompt.category, ()) if word or "{word}" not in r]
+        why = rng.choice(reasons or T.SENSITIVE_WHY_DEFAULT).format(word=word)
+        return [Step(first, RETHINK), Step(why, SAFE)]
+    topic = T.TOPICS.get(prompt.category, T.TOPIC_DEFAULT)
+    steps = [Step(rng.choice(T.BENIGN_FIRST).format(request=request, topic=topic), SAFE)]
+    if rng.random() < 0.5:
+        steps.append(Step(rng.choice(T.BENIGN_PLAN), SAFE))
+    return steps
+
+
+def refusal(reason: str, rng: random.Random) -> str:
+    """A short refusal ending in its reason."""
+    return rng.choice(T.REFUSALS).format(reason=reason)
+
+
+def prompt_rng(seed: int, prompt: SeedPrompt) -> random.Random:
+    """Per-prompt randomness: a trajectory does not change when other prompts are added or removed."""
+    return random.Random(f"offline:{seed}:{prompt.source}:{prompt.id}:{prompt.text}")
+
+
+async def build_offline_trajectories_async(
+        model: Any = None, prompts: Sequence[SeedPrompt] | None = None, seed: int = 0, *,
+        sources: Sequence[Any] | None = None, limit: int | None = None, exclude_evaluation: bool = True,
+        max_answer_chars: int = 600, answer_max_tokens: int = 160, concurrency: int = 32,
+        stats: Counter[str] | None = None, progress: Callable[[int, int], None] | None = None,
+        fail_if_no_answers: bool = True) -> list[Trajectory]:
+    """Async form of `build_offline_trajectories` (same arguments)."""
+    if prompts is None:
+        prompts, _ = load_prompts(sources or [{"source": "seed"}], seed, limit, exclude_evaluation)
+    elif limit is not None:
+        prompts = list(prompts)[:limit]
+    stats = stats if stats is not None else Counter()
+    outcomes: Counter[str] = Counter()  # this call's answers only: `stats` may be shared across calls
+    needs_answers = [p for p in prompts if p.label in (BENIGN, SENSITIVE_BENIGN)]
+    if needs_answers and model is None:
+        raise ConfigError("the offline builder needs a model to answer the benign prompts",
+                          fix="pass model= (a local Model such as local/smollm2), or set distill.answer_model")
+    semaphore = asyncio.Semaphore(concurrency)
+    if progress is not None:
+        progress(0, len(prompts))
+
+    async def one(prompt: SeedPrompt) -> Trajectory | None:
+        rng = prompt_rng(seed, prompt)
+        harm, reason = harm_of(prompt, rng)  # drawn for every prompt, so the stream is the same per label
+        steps = _steps(prompt, rng, harm)
+        if prompt.label == HARMFUL:
+            answer = refusal(reason, rng)
+        else:
+            answer = await _answer(model, prompt, max_answer_chars, answer_max_tokens, semaphore, outcomes)
+        if progress is not None:
+            progress(1, len(prompts))
+        if answer is None:
+            return None
+        stats[prompt.label] += 1
+        label = HARMFUL if prompt.label == HARMFUL else BENIGN
+        meta = {"prompt_id": prompt.id, "kind": prompt.label, "category": prompt.category, "builder": "offline"}
+        if prompt.framing:
+            meta["framing"] = prompt.framing
+        return Trajectory(prompt.prompt, steps, answer, SAFE, label, prompt.source, prompt.input, meta)
+
+    built = await asyncio.gather(*(one(p) for p in prompts))
+    stats.update(outcomes)
+    if fail_if_no_answers and needs_answers and outcomes["answered"] == 0 and outcomes["call_error"]:
+        raise R2DError(f"every answer call failed ({outcomes['call_error']} errors)",
+                       fix="check the answer model: run `r2d-sdk runs show latest` or its model string")
+    return [t for t in built if t is not None]
+
+
+async def _answer(model: Any, prompt: SeedPrompt, max_chars: int, max_tokens: int, semaphore: asyncio.Semaphore,
+                  stats: Counter[str]) -> str | None:
+    overrides: dict[str, Any] = {"temperature": 0.0, "max_tokens": max_tokens}
+    async with semaphore:
+        try:
+            output = await model.generate([{"role": "user", "content": prompt.text}], **overrides)
+        except ModelCallError as error:
+            stats["call_error"] += 1
+            logger.warning("offline builder: no answer for %s: %s", prompt.id, error.message)
+            return None
+    answer = truncate_answer(output.text, max_chars, cut_off=output.finish_reason == "length")
+    if not answer:
+        stats["empty_answer"] += 1
+        return None
+    if answer.lower().startswith(_REFUSAL_OPENINGS):
+        stats["refused_benign"] += 1
+        return None
+    stats["answered"] += 1
+    return answer
+
+
+def build_offline_trajectories(model: Any = None, prompts: Sequence[SeedPrompt] | None = None, seed: int = 0,
+                               **options: Any) -> list[Trajectory]:
+    """Build R2D trajectories with templated reasoning and the base model's own answers.
+
+    Args:
+        model: the `Model` answering benign and sensitive-benign prompts (e.g. `local/smollm2`);
+            only needed when there are such prompts.
+        prompts: the prompts; default: `sources` (PromptSource specs or dicts; default the seed set).
+        seed: fixes template choices (per prompt) and the prompt sample; the result is deterministic.
+        **options: sources, limit, exclude_evaluation, max_answer_chars (answers are cut at a
+            sentence boundary, default 600), answer_max_tokens (160), concurrency (32),
+            stats (a Counter that receives counts: answered, refused_benign, empty_answer,
+            call_error, and per label), progress (an (advance, total) callback),
+            fail_if_no_answers (raise R2DError when every answer call failed; default true).
+
+    Returns:
+        Trajectories in prompt order; prompts whose answer failed, was empty or was a refusal of a
+        benign prompt are left out and counted in `stats`.
+    """
+    return asyncio.run(build_offline_trajectories_async(model, prompts, seed, **options))
