@@ -79,7 +79,7 @@ def read_only_query(engine: Engine, query: str) -> tuple[list[str], list[tuple[A
     check_read_only(query)
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
-        raw = connection.connection.driver_connection
+        raw: Any = connection.connection.driver_connection
         if sqlite:
             raw.execute("PRAGMA query_only = ON")
             raw.set_authorizer(_sqlite_authorizer)

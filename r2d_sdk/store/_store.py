@@ -293,8 +293,7 @@ class Store:
                  "prompt_tokens": o.prompt_tokens, "completion_tokens": o.completion_tokens,
                  "created_at": datetime.now(UTC)} for k, o in pending.items()]
         # Another process (or Store) may have cached the same call meanwhile: first writer wins.
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        connection.execute(dialect_insert(CachedResponse).on_conflict_do_nothing(index_elements=["key"]), rows)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect: Any = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        connection.execute(dialect.insert(CachedResponse).on_conflict_do_nothing(index_elements=["key"]), rows)

@@ -53,9 +53,11 @@ def test_run_then_runs_list_and_show(write_recipe: Callable[..., Path], tmp_path
     lines = ran.output.splitlines()
     run_id = lines[0].split()[1].rstrip(":")
     assert f"run {run_id}: completed" in lines[0]
-    table = lines[:lines.index(next(line for line in lines if line.startswith("samples:")))]
+    # The metrics table: up to the next table (defense costs, when defenses are compared) or the counts.
+    end = next(i for i, line in enumerate(lines) if line.startswith("samples:") or "defense cost" in line)
+    table = lines[:end]
     assert all(len(line) <= 80 for line in table), "\n".join(table)
-    assert "…" not in ran.output  # nothing truncated
+    assert "…" not in "\n".join(table)  # nothing truncated
     # One dataset, label, model and judge: said once in the title, not repeated as columns.
     assert "dataset items, label harmful, model target, judge refusal-string" in ran.output
     header = next(line for line in table if "attack" in line)

@@ -83,12 +83,12 @@ async def test_ctrl_c_inside_a_model_call_then_resume_latest(
     original = Model._call_litellm
     calls = 0
 
-    async def interrupted_on_the_seventh_call(self: Model, messages: Any, params: Any) -> Any:
+    async def interrupted_on_the_seventh_call(self: Model, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 7:
             raise KeyboardInterrupt
-        return await original(self, messages, params)
+        return await original(self, *args, **kwargs)
 
     monkeypatch.setattr(Model, "_call_litellm", interrupted_on_the_seventh_call)
     with pytest.raises(Interrupted) as raised:
