@@ -62,7 +62,8 @@ async def _one(prompt: SeedPrompt, spec: Any, models: dict[str, Any], seed: int,
         with stage("answer"):
             built = await build_offline_trajectories_async(
                 answerer, [prompt], seed, max_answer_chars=spec.max_answer_chars,
-                answer_max_tokens=spec.answer_max_tokens, stats=counts, fail_if_no_answers=False)
+                answer_max_tokens=spec.answer_max_tokens, repetition_penalty=spec.answer_repetition_penalty,
+                stats=counts, fail_if_no_answers=False)
         if not built:
             return None
         trajectory = built[0]

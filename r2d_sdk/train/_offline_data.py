@@ -35,6 +35,7 @@ _REFUSAL_OPENINGS = ("i'm sorry", "i am sorry", "sorry", "i cannot", "i can't", 
                      "as an ai", "i'm not able", "i am not able", "i won't")
 _ALARM = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(T.ALARM_WORDS, key=len, reverse=True)) + r")\b",
                     re.IGNORECASE)
+_MARKERS = re.compile("|".join(r"\s*" + re.escape(m) for m in (*PIVOTS, THINK_OPEN, THINK_CLOSE)))
 _SELF_HARM = re.compile(r"\b(myself|my own life|kill me|suicide)\b", re.IGNORECASE)
 
 
@@ -51,14 +52,12 @@ def truncate_answer(text: str, max_chars: int, cut_off: bool = False) -> str:
 
     A reply that hit the token limit (`cut_off`) also loses its unfinished last sentence.
     """
-    for marker in (*PIVOTS, THINK_OPEN, THINK_CLOSE):
-        text = text.replace(marker, "")
-    text = text.strip()
+    text = _MARKERS.sub("", text).strip()
     if len(text) <= max_chars and not cut_off:
         return text
     window = text[:max_chars]
     ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)|\n\n", window)]
-    if ends and ends[-1] >= max_chars * 0.25:
+    if ends and ends[-1] >= len(window) * 0.25:  # keep at least a quarter of what there was
         window = window[:ends[-1]]
     elif len(text) > max_chars:
         window = window.rsplit(" ", 1)[0] + " …"
@@ -110,8 +109,8 @@ async def build_offline_trajectories_async(
         model: Any = None, prompts: Sequence[SeedPrompt] | None = None, seed: int = 0, *,
         sources: Sequence[Any] | None = None, limit: int | None = None, exclude_evaluation: bool = True,
         max_answer_chars: int = 600, answer_max_tokens: int = 160, concurrency: int = 32,
-        stats: Counter[str] | None = None, progress: Callable[[int, int], None] | None = None,
-        fail_if_no_answers: bool = True) -> list[Trajectory]:
+        repetition_penalty: float | None = None, stats: Counter[str] | None = None,
+        progress: Callable[[int, int], None] | None = None, fail_if_no_answers: bool = True) -> list[Trajectory]:
     """Async form of `build_offline_trajectories` (same arguments)."""
     if prompts is None:
         prompts, _ = load_prompts(sources or [{"source": "seed"}], seed, limit, exclude_evaluation)
@@ -134,7 +133,8 @@ async def build_offline_trajectories_async(
         if prompt.label == HARMFUL:
             answer = refusal(reason, rng)
         else:
-            answer = await _answer(model, prompt, max_answer_chars, answer_max_tokens, semaphore, outcomes)
+            overrides = {"temperature": 0.0, "max_tokens": answer_max_tokens, "repetition_penalty": repetition_penalty}
+            answer = await _answer(model, prompt, max_answer_chars, overrides, semaphore, outcomes)
         if progress is not None:
             progress(1, len(prompts))
         if answer is None:
@@ -154,10 +154,9 @@ async def build_offline_trajectories_async(
     return [t for t in built if t is not None]
 
 
-async def _answer(model: Any, prompt: SeedPrompt, max_chars: int, max_tokens: int, semaphore: asyncio.Semaphore,
-                  stats: Counter[str]) -> str | None:
-    overrides: dict[str, Any] = {"temperature": 0.0, "max_tokens": max_tokens}
-    async with semaphore:
+async def _answer(model: Any, prompt: SeedPrompt, max_chars: int, overrides: dict[str, Any],
+                  semaphore: asyncio.Semaphore, stats: Counter[str]) -> str | None:
+    async with semaphore:  # greedy: the same prompt gives the same answer, and the call is cached
         try:
             output = await model.generate([{"role": "user", "content": prompt.text}], **overrides)
         except ModelCallError as error:
@@ -186,6 +185,7 @@ def build_offline_trajectories(model: Any = None, prompts: Sequence[SeedPrompt] 
         seed: fixes template choices (per prompt) and the prompt sample; the result is deterministic.
         **options: sources, limit, exclude_evaluation, max_answer_chars (answers are cut at a
             sentence boundary, default 600), answer_max_tokens (160), concurrency (32),
+            repetition_penalty (local models; default: the model's own setting),
             stats (a Counter that receives counts: answered, refused_benign, empty_answer,
             call_error, and per label), progress (an (advance, total) callback),
             fail_if_no_answers (raise R2DError when every answer call failed; default true).
