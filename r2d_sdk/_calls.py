@@ -8,7 +8,7 @@ the orphan sink, if one is set.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,7 +81,7 @@ def stage(name: str) -> Iterator[None]:
         _stage.reset(token)
 
 
-def record_model_call(model: Any, messages: list[dict[str, Any]], response: str | None, *, prompt_tokens: int = 0,
+def record_model_call(model: Any, messages: Sequence[Mapping[str, Any]], response: str | None, *, prompt_tokens: int = 0,
                       completion_tokens: int = 0, latency_ms: float = 0.0, finish_reason: str | None = None,
                       error: str | None = None, params: dict[str, Any] | None = None) -> None:
     """Log model work done outside `Model.generate`, so it is counted like any other call.
@@ -100,6 +100,7 @@ def record_model_call(model: Any, messages: list[dict[str, Any]], response: str 
         error: the failure, when it failed.
         params: the settings used.
     """
-    record(CallRecord(model.name, model.model_id, list(messages), dict(params or {}), response, current_stage(),
+    record(CallRecord(model.name, model.model_id, [dict(m) for m in messages], dict(params or {}), response,
+                      current_stage(),
                       finish_reason=finish_reason, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                       latency_ms=latency_ms, error=error))

@@ -115,6 +115,7 @@ class SafeDecoding(Defense):
     def _load_expert(self) -> Any:
         spec = self.config.expert
         base = self.model.local
+        expert: Any
         if spec in self.context.models:
             require_local(self.context.models[spec], self.name, "the safety expert")
             expert = self.context.models[spec].local.model
