@@ -69,6 +69,7 @@ def distill(recipe: Path | None, db: str | None, trajectories: Path | None, limi
             digest = write_jsonl(loaded, trajectories)
             click.echo(f"{len(loaded)} trajectories from {import_paper} -> {trajectories} (sha256 {digest[:12]})")
         else:
+            assert export_paper is not None
             loaded = read_jsonl(trajectories)
             digest = write_paper_jsonl(loaded, export_paper)
             click.echo(f"{len(loaded)} trajectories -> {export_paper} in the paper's format (sha256 {digest[:12]})")

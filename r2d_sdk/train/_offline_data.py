@@ -50,9 +50,13 @@ def quote(text: str, limit: int = QUOTE_CHARS) -> str:
 def truncate_answer(text: str, max_chars: int, cut_off: bool = False) -> str:
     """An answer without pivots or think tags, cut at the last sentence end within `max_chars`.
 
-    A reply that hit the token limit (`cut_off`) also loses its unfinished last sentence.
+    A reply that hit the token limit (`cut_off`) also loses its unfinished last sentence; a
+    reply that starts repeating itself is cut before the first repeated line or sentence.
     """
     text = _MARKERS.sub("", text).strip()
+    unlooped = _cut_repetition(text)
+    cut_off = cut_off and unlooped == text  # cut before a loop, the text ends at a line or sentence end
+    text = unlooped
     if len(text) <= max_chars and not cut_off:
         return text
     window = text[:max_chars]
@@ -72,6 +76,17 @@ def harm_of(prompt: SeedPrompt, rng: random.Random) -> tuple[str, str]:
     if _SELF_HARM.search(prompt.prompt):
         return T.SELF_HARM
     return rng.choice(T.HARM.get(prompt.category, T.HARM_DEFAULT))
+
+
+def _cut_repetition(text: str) -> str:
+    """Text up to the first line or sentence it repeats (small models loop; such loops must not be learned)."""
+    seen: set[str] = set()
+    for match in re.finditer(r"[^\n.!?]*(?:[.!?]+|\n|$)", text):
+        segment = " ".join(match.group(0).lower().split()).strip(" -*#.:")
+        if len(segment) > 3 and segment in seen:  # drop a list number or bullet left dangling too
+            return re.sub(r"\n+\s*(?:\d+[.)]|[-*•])?\s*$", "", text[:match.start()].rstrip())
+        seen.add(segment)
+    return text
 
 
 def _steps(prompt: SeedPrompt, rng: random.Random, harm: str) -> list[Step]:
@@ -131,7 +146,7 @@ async def build_offline_trajectories_async(
         harm, reason = harm_of(prompt, rng)  # drawn for every prompt, so the stream is the same per label
         steps = _steps(prompt, rng, harm)
         if prompt.label == HARMFUL:
-            answer = refusal(reason, rng)
+            answer: str | None = refusal(reason, rng)
         else:
             overrides = {"temperature": 0.0, "max_tokens": answer_max_tokens, "repetition_penalty": repetition_penalty}
             answer = await _answer(model, prompt, max_answer_chars, overrides, semaphore, outcomes)

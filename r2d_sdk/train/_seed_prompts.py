@@ -135,10 +135,12 @@ def load_prompts(sources: Sequence[Any], seed: int = 0, limit: int | None = None
     from r2d_sdk.train._distill_spec import PromptSource
 
     specs = [s if isinstance(s, PromptSource) else PromptSource.model_validate(s) for s in sources]
-    found, info = [], {"sources": {}, "dropped_overlap": 0, "overlap_checked_against": []}
+    found: list[SeedPrompt] = []
+    counts: dict[str, int] = {}
     for spec in specs:
         found.extend(_from_source(spec, seed, context))
-        info["sources"][spec.name or spec.path or spec.source] = len(found) - sum(info["sources"].values())
+        counts[spec.name or spec.path or spec.source] = len(found) - sum(counts.values())
+    info: dict[str, Any] = {"sources": counts, "dropped_overlap": 0, "overlap_checked_against": []}
     prompts = list({p.text: p for p in found}.values())  # a prompt given twice is one trajectory
     outside_seed = [p for p in prompts if p.source != "seed"]
     if not outside_seed:
@@ -178,10 +180,12 @@ def _from_source(spec: Any, seed: int, context: Any) -> list[SeedPrompt]:
 
 def dataset_prompts(name: str, args: dict[str, Any], label: str | None = None, context: Any = None) -> list[SeedPrompt]:
     """Prompts from a dataset plugin; each item's label is used unless `label` is given."""
+    from r2d_sdk._components import Dataset
     from r2d_sdk._context import Context
     from r2d_sdk._registry import create
 
     dataset = create("dataset", name, args, context or Context(), f"distill.prompts[{name}]")
+    assert isinstance(dataset, Dataset)
     out = []
     for item in dataset.items():
         item_label = label or item.label

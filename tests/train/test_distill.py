@@ -42,6 +42,11 @@ def test_truncate_answer_cuts_at_a_sentence() -> None:
     assert truncate_answer("Short [SAFE] and done. And then", 200, cut_off=True) == "Short and done."
     code = "Use this:\n```python\nx = 1. y = 2. z = 3. w = 4.\n```"
     assert truncate_answer(code, 30) == "Use this:\n```python\nx = 1.\n```"  # no code block left open
+    loop = "Here's a list:\n\n- **Tacos**\n- **Chicken**\n- **Chicken**\n- **Chicken**"
+    assert truncate_answer(loop, 600, cut_off=True) == "Here's a list:\n\n- **Tacos**\n- **Chicken**"
+    assert truncate_answer("It works. It works. It works.", 600) == "It works."
+    assert truncate_answer("Do this:\n\n1. Open it.\n\n2. Open it.\n\n3.", 600) == "Do this:\n\n1. Open it."
+    assert truncate_answer("Step 1. Mix. Step 2. Bake.", 600) == "Step 1. Mix. Step 2. Bake."  # short bits may recur
     assert quote("Write a script that can exploit") == "Write a script that can exploit."
     assert len(quote("word " * 100)) <= 163
 
