@@ -173,6 +173,9 @@ async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
     """Run (or resume) a recipe against a store. `progress` gets (advance, total) callbacks."""
     recipe = loaded.recipe
     started = time.monotonic()
+    if not recipe.datasets:  # a train- or distill-only recipe has nothing to evaluate
+        raise R2DError(f"{loaded.path or 'the recipe'} has no `datasets:`: there is nothing to evaluate",
+                       fix="add datasets and judges, or use `r2d-sdk train` / `r2d-sdk distill` for this recipe")
     if resume:
         # 'latest' means the newest run of this recipe, not whatever ran last in the database.
         run = store.get_run(resume, loaded.hash if resume == "latest" else None)
