@@ -259,6 +259,13 @@ def test_distill_recipe_checks() -> None:
     assert result.exit_code != 0 and "does not exist" in result.output
 
 
+def test_run_refuses_a_distill_only_recipe(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("models: {t: {model: openai/x}}\ndistill: {teacher: t}\n")
+    result = CliRunner().invoke(cli, ["run", str(recipe), "--db", str(tmp_path / "r.db")])
+    assert result.exit_code != 0 and "nothing to evaluate" in result.output and "r2d-sdk distill" in result.output
+
+
 def test_unknown_teacher_is_named(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("models: {t: {model: openai/x}}\ndistill: {teacher: nobody}\n")
