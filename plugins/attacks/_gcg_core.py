@@ -220,16 +220,23 @@ def optimise(model: Any, tokenizer: Any, parts: PromptParts, settings: GCGSettin
     objective = _Objective(model, parts, tokenizer.pad_token_id or tokenizer.eos_token_id or 0)
     generator = torch.Generator().manual_seed(settings.seed)
     suffix = torch.tensor(initial_suffix(tokenizer, settings, allowed), device=objective.device)
-    disallowed = ~allowed.to(objective.device)
+    # Embedding matrices are often padded past the tokenizer's vocabulary: those rows are never allowed.
+    rows = objective.embed.weight.shape[0]
+    disallowed = torch.ones(rows, dtype=torch.bool, device=objective.device)
+    disallowed[: min(rows, allowed.shape[0])] = ~allowed[:rows].to(objective.device)
     best_ids, best_loss = suffix.tolist(), float("inf")
     result = GCGResult(best_ids, "", best_loss)
-    for step in range(settings.steps):
+    if settings.check_every and objective.greedy_hits_target(best_ids):  # nothing to optimise
+        best_loss = float(objective.losses(suffix[None], 1)[0])
+        result.losses.append(best_loss)
+        result.success, result.stopped = True, "success"
+    for step in range(0 if result.success else settings.steps):
         grad, current = objective.gradient(suffix.tolist())
         if step == 0:
             best_loss = current
             result.losses.append(current)
         grad = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        grad[:, disallowed[: grad.shape[1]]] = float("inf")
+        grad[:, disallowed] = float("inf")
         top = (-grad).topk(min(settings.top_k, int(allowed.sum())), dim=1).indices
         candidates = sample_candidates(suffix, top, settings.batch_size, generator)
         kept = keep_round_trip(tokenizer, parts.before_text, parts.before, candidates)

@@ -72,7 +72,6 @@ class PAIRAttack(Attack):
     async def prompts(self, behavior: Behavior, target: Target) -> list[AttackPrompt]:
         cfg = self.config
         target_text = behavior.target or "Sure, here is"
-        rng = self.context.rng("pair", behavior.id)
         streams = [_Stream(i, attacker_system_prompt(behavior.goal, target_text), opening(behavior.goal, target_text))
                    for i in range(cfg.streams)]
         counts = {"malformed": 0, "judge_unparsed": 0, "errors": 0, "queries": 0}
@@ -83,7 +82,7 @@ class PAIRAttack(Attack):
         async def step(stream: _Stream, iteration: int) -> dict[str, Any] | None:
             nonlocal last_error
             try:
-                return await self._step(behavior, stream, iteration, target, counts, rng.randrange(2**31))
+                return await self._step(behavior, stream, iteration, target, counts)
             except Exception as error:  # a failed call ends this stream step, not the attack
                 counts["errors"] += 1
                 last_error = error
@@ -116,13 +115,15 @@ class PAIRAttack(Attack):
         return [AttackPrompt([user(text)], info)]
 
     async def _step(self, behavior: Behavior, stream: _Stream, iteration: int, target: Target,
-                    counts: dict[str, int], seed: int) -> dict[str, Any] | None:
+                    counts: dict[str, int]) -> dict[str, Any] | None:
         cfg = self.config
         parsed = None
-        for attempt in range(cfg.max_attempts):
+        for _ in range(cfg.max_attempts):
+            # No per-call seed: identical seeds would make the streams' first attempts identical (and
+            # cached), and on a local model distinct seeds would keep the streams out of one batch.
             output = await self.attacker.generate(
                 stream.messages(cfg.history), max_tokens=cfg.attacker_max_tokens,
-                temperature=cfg.attacker_temperature, top_p=cfg.attacker_top_p, seed=seed + attempt)
+                temperature=cfg.attacker_temperature, top_p=cfg.attacker_top_p)
             parsed = parse_attacker_output(output.text)
             if parsed is not None:
                 break
