@@ -87,6 +87,9 @@ class LocalModel:
             raise missing_package(error.name or "transformers", "local models") from None
         if threads:
             torch.set_num_threads(threads)
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # our own progress bar is the one that matters
         self.ref = ref
         self.batch_size = batch_size
         self.batch_wait = batch_wait_ms / 1000
