@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,41 @@ def test_api_model_is_refused_with_the_fix() -> None:
     context = Context(models={"api": Model("api", "openai/gpt-4o-mini")})
     with pytest.raises(ConfigError, match="local"):
         create("attack", "gcg", {"model": "api"}, context)
+
+
+def test_suffixes_are_stored_and_replay_as_a_transfer_attack(tiny_model_dir: Path, data_dir: Path,
+                                                             tmp_path: Path) -> None:
+    from r2d_sdk import export_artifact
+    from r2d_sdk.recipe import parse_recipe
+    from r2d_sdk.run import execute
+    from r2d_sdk.store import Store
+
+    text = f"""
+name: gcg-run
+models:
+  target: {{model: local/{tiny_model_dir}, generation: {{max_tokens: 4}}}}
+datasets: [{{name: jbb-harmful, limit: 2}}]
+attacks: [{{name: gcg, args: {{model: target, steps: 2, batch_size: 8, top_k: 8, suffix_length: 4}}}}]
+judges: [refusal-string]
+"""
+    store = Store(f"sqlite:///{tmp_path / 'gcg.db'}")
+    run = asyncio.run(execute(parse_recipe(text), store))
+    artifact = export_artifact(store, run.run_id, "gcg", "refusal-string")
+    assert artifact["parameters"]["attack_type"] == "white_box"
+    prompts = [j["prompt"] for j in artifact["jailbreaks"]]
+    assert all(p.startswith(j["goal"]) and len(p) > len(j["goal"]) for p, j in zip(prompts, artifact["jailbreaks"],
+                                                                                   strict=True))
+    file = tmp_path / "gcg.json"
+    file.write_text(json.dumps(artifact))
+    replay = f"""
+name: replay
+models: {{other: {{model: openai/gpt-4o-mini, params: {{mock_response: "No."}}}}}}
+target: other
+datasets: [{{name: jbb-harmful, limit: 2}}]
+attacks: [{{name: artifact, args: {{path: {file}}}}}]
+judges: [refusal-string]
+"""
+    replay_store = Store(f"sqlite:///{tmp_path / 'replay.db'}")
+    replayed = asyncio.run(execute(parse_recipe(replay), replay_store))
+    again = export_artifact(replay_store, replayed.run_id, "artifact", "refusal-string")
+    assert [j["prompt"] for j in again["jailbreaks"]] == prompts
