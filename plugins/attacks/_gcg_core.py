@@ -46,6 +46,7 @@ class GCGResult:
     success: bool = False
     stopped: str = "steps"
     filtered: int = 0
+    tokens: int = 0  # tokens run through the model (prefix once, then suffix + tail per row)
 
 
 @dataclass
@@ -225,13 +226,15 @@ def optimise(model: Any, tokenizer: Any, parts: PromptParts, settings: GCGSettin
     disallowed = torch.ones(rows, dtype=torch.bool, device=objective.device)
     disallowed[: min(rows, allowed.shape[0])] = ~allowed[:rows].to(objective.device)
     best_ids, best_loss = suffix.tolist(), float("inf")
-    result = GCGResult(best_ids, "", best_loss)
+    result = GCGResult(best_ids, "", best_loss, tokens=len(parts.before))
+    row = len(best_ids) + len(parts.after) + len(parts.target)
     if settings.check_every and objective.greedy_hits_target(best_ids):  # nothing to optimise
         best_loss = float(objective.losses(suffix[None], 1)[0])
         result.losses.append(best_loss)
         result.success, result.stopped = True, "success"
     for step in range(0 if result.success else settings.steps):
         grad, current = objective.gradient(suffix.tolist())
+        result.tokens += row
         if step == 0:
             best_loss = current
             result.losses.append(current)
@@ -246,6 +249,7 @@ def optimise(model: Any, tokenizer: Any, parts: PromptParts, settings: GCGSettin
             result.losses.append(result.losses[-1])
             continue
         losses = objective.losses(kept, settings.eval_batch)
+        result.tokens += row * kept.shape[0]
         index = int(losses.argmin())
         suffix, step_loss = kept[index], float(losses[index])
         result.losses.append(step_loss)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from r2d_plugins.attacks._white_box import model_lock
 
-from r2d_sdk import Attack, AttackPrompt, Behavior, ConfigError, Target, register, user
+from r2d_sdk import Attack, AttackPrompt, Behavior, ConfigError, Target, record_model_call, register, user
 
 # Paper scale (Zou et al. 2023, and JailbreakBench's GCG artifacts): 500 steps, top-k 256,
 # 512 candidates per step, a 20-token suffix of "!". The CPU preset is this project's own
@@ -68,6 +68,11 @@ class GCGAttack(Attack):
         seed = self.context.rng("gcg", behavior.id).randrange(2**31)
         started = time.perf_counter()
         result = await asyncio.to_thread(self._optimise, behavior.goal, target_text, seed)
+        prompt = behavior.goal + result.suffix
+        # The optimisation runs the model directly: log it as one call so its cost is on record.
+        record_model_call(self.white_box, [user(prompt)], None, prompt_tokens=result.tokens,
+                          latency_ms=(time.perf_counter() - started) * 1000, finish_reason="score",
+                          params={"attack": "gcg", "steps": result.steps_run})
         info = {
             "attack": "gcg", "attack_type": "white_box", "white_box_model": self.white_box.name,
             "suffix": result.suffix, "suffix_ids": result.suffix_ids, "target": target_text,
@@ -79,7 +84,7 @@ class GCGAttack(Attack):
             # GCG queries the same way: steps × batch size).
             "queries": result.steps_run * (self.settings["batch_size"] + 1),
         }
-        return [AttackPrompt([user(behavior.goal + result.suffix)], info)]
+        return [AttackPrompt([user(prompt)], info)]
 
     def _optimise(self, goal: str, target_text: str, seed: int) -> Any:
         from r2d_plugins.attacks._gcg_core import GCGSettings, optimise, split_prompt
