@@ -54,6 +54,12 @@ class ComponentSpec(_Strict):
         return self.label or self.name
 
 
+class AttackSpec(ComponentSpec):
+    """An attack, optionally limited to some datasets (e.g. JBB artifacts are not meant for XSTest)."""
+
+    datasets: list[str] | None = Field(None, description="dataset labels this attack runs on (default: all)")
+
+
 class DatasetSpec(ComponentSpec):
     """A dataset plugin plus the slice of it to use."""
 
@@ -97,7 +103,7 @@ class Recipe(_Strict):
     models: dict[str, ModelSpec]
     target: str | list[str] = Field("target", description="model name(s) under attack")
     datasets: list[DatasetSpec] = Field(description="may be left out (empty) when the recipe has train/distill")
-    attacks: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="direct")])
+    attacks: list[AttackSpec] = Field(default_factory=lambda: [AttackSpec(name="direct")])
     defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")])
     judges: list[ComponentSpec] = Field(description="may be left out when the recipe has no datasets")
     metrics: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="asr")])
@@ -146,4 +152,9 @@ class Recipe(_Strict):
             duplicates = sorted({k for k in keys if keys.count(k) > 1})
             if duplicates:
                 raise ValueError(f"{field_name}: {duplicates} appear more than once; give each a distinct `label`")
+        labels = {spec.key for spec in self.datasets}
+        for spec in self.attacks:
+            unknown = sorted(set(spec.datasets or []) - labels)
+            if unknown:
+                raise ValueError(f"attacks: '{spec.key}' names datasets {unknown}, not among {sorted(labels)}")
         return self

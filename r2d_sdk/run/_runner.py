@@ -168,6 +168,12 @@ def _ordered_units(grid: Grid) -> list[_Unit]:
     return sorted(_units(grid), key=lambda u: (u.dataset, u.model, u.attack, order.index(u.defense)))
 
 
+def _attack_applies(recipe: Any, unit: _Unit) -> bool:
+    """An attack with `datasets:` runs only on those datasets (e.g. JBB artifacts, not XSTest)."""
+    spec = next((s for s in recipe.attacks if s.key == unit.attack), None)
+    return spec is None or spec.datasets is None or unit.dataset in spec.datasets
+
+
 async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
                   progress: Any = None, extras: dict[str, Any] | None = None) -> RunResult:
     """Run (or resume) a recipe against a store. `progress` gets (advance, total) callbacks."""
@@ -197,7 +203,7 @@ async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
     done = store.done_cells(run_id)
     writer = _Writer(store, run_id)
     set_orphan_sink(writer.orphans.append)
-    units = _ordered_units(grid)
+    units = [unit for unit in _ordered_units(grid) if _attack_applies(recipe, unit)]
     if progress is not None:
         progress(0, len(units))
     queue: asyncio.Queue[_Unit] = asyncio.Queue()
