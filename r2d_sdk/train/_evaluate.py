@@ -30,6 +30,8 @@ def evaluate_heldout(trainer: R2DTrainer) -> dict[str, Any]:
     """Teacher-forced loss parts and pivot accuracy over the held-out set (all processes)."""
     import torch
 
+    from r2d_sdk.train._trainer import forward
+
     accelerator, spec = trainer.accelerator, trainer.spec
     examples = trainer.heldout_examples[accelerator.process_index::accelerator.num_processes]
     model = accelerator.unwrap_model(trainer.model)
@@ -41,9 +43,7 @@ def evaluate_heldout(trainer: R2DTrainer) -> dict[str, Any]:
     with torch.no_grad(), accelerator.autocast():
         for start in range(0, len(examples), spec.batch_size):
             batch = collate(examples[start:start + spec.batch_size], trainer.tokenizer.pad_token_id)
-            logits = model(input_ids=batch["input_ids"].to(accelerator.device),
-                           attention_mask=batch["attention_mask"].to(accelerator.device)).logits[:, :-1]
-            targets = batch["labels"][:, 1:].to(accelerator.device)
+            logits, targets = forward(model, batch, accelerator.device)
             out = r2d_loss(logits, targets, trainer.pivots.pivots, spec.lambda_cpo, spec.cpo_reduction)
             first, first_right = _first_pivot(logits, targets, pivot_tensor)
             totals += torch.tensor([out.loss.item(), out.ce.item(), float(out.cpo), 1, out.n_pivots,

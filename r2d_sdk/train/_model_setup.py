@@ -61,6 +61,8 @@ def prepare_model(model: Any, tokenizer: Any, spec: TrainSpec) -> tuple[Any, lis
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     if spec.finetune == "full":
+        if spec.train_layers is not None:
+            train_top_layers(model, spec.train_layers)
         return model, new_rows
     try:
         from peft import LoraConfig, get_peft_model
@@ -84,6 +86,41 @@ def prepare_model(model: Any, tokenizer: Any, spec: TrainSpec) -> tuple[Any, lis
     if spec.gradient_checkpointing:
         model.enable_input_require_grads()
     return model, new_rows
+
+
+def decoder_layers(model: Any) -> Any:
+    """The model's stack of decoder blocks (the ModuleList as long as the config's layer count)."""
+    import torch
+
+    count = getattr(model.config, "num_hidden_layers", None)
+    for module in model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == count:
+            return module
+    raise R2DError(f"cannot find the decoder layers of {type(model).__name__}",
+                   fix="leave train_layers unset to train the whole model")
+
+
+def train_top_layers(model: Any, count: int) -> None:
+    """Freeze all but the last `count` decoder layers, the final norm and the embedding matrix.
+
+    The input embeddings' output is detached: with tied embeddings the matrix is trainable
+    (through the LM head), and without the cut autograd would run the backward pass through
+    every frozen layer just to reach the embedding lookup.
+    """
+    layers = decoder_layers(model)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for layer in layers[-count:]:
+        for parameter in layer.parameters():
+            parameter.requires_grad_(True)
+    # The final norm sits between the last layer and the LM head (the layers' own norms are inside them).
+    prefix = next(name for name, module in model.named_modules() if module is layers) + "."
+    for name, module in model.named_modules():
+        if name.endswith("norm") and not name.startswith(prefix):
+            for parameter in module.parameters(recurse=False):
+                parameter.requires_grad_(True)
+    model.get_output_embeddings().weight.requires_grad_(True)
+    model.get_input_embeddings().register_forward_hook(lambda _module, _inputs, output: output.detach())
 
 
 class RowLearningRate:

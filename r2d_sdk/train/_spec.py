@@ -63,6 +63,9 @@ class TrainSpec(_Strict):
         None, description="pivot contrasted at [RETHINK] positions; none (the paper) gives them CE only")
     finetune: Literal["full", "lora"] = "full"
     lora: LoraSpec = Field(default_factory=LoraSpec)
+    train_layers: int | None = Field(None, gt=0, description="full fine-tuning only: train just the last N "
+                                                            "decoder layers, the final norm and the embedding "
+                                                            "matrix (a CPU budget lever); null trains everything")
     prompt_format: Literal["chat", "vicuna"] = "chat"
     learning_rate: float = Field(5e-5, gt=0)
     new_token_learning_rate: float | None = Field(3e-3, gt=0, description="learning rate of the added tokens' "
@@ -104,6 +107,13 @@ class TrainSection(_Strict):
         if not isinstance(runs, list):
             return {"runs": runs}
         return {"runs": [_merge(data, run) if isinstance(run, dict) else run for run in runs]}
+
+    @model_validator(mode="after")
+    def _layers_need_full(self) -> TrainSection:
+        for run in self.runs:
+            if run.train_layers is not None and run.finetune != "full":
+                raise ValueError(f"train run '{run.name}': train_layers applies to finetune: full only")
+        return self
 
     @model_validator(mode="after")
     def _distinct_names(self) -> TrainSection:

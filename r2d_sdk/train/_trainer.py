@@ -19,7 +19,7 @@ from typing import Any
 from r2d_sdk.train._checkpoint import export_model, load_latest_state, save_state
 from r2d_sdk.train._collate import Example, collate, encode, epoch_batches
 from r2d_sdk.train._evaluate import evaluate_heldout, generate_heldout
-from r2d_sdk.train._losses import r2d_loss
+from r2d_sdk.train._losses import IGNORE_INDEX, r2d_loss
 from r2d_sdk.train._model_setup import load_base, parameter_groups, prepare_model
 from r2d_sdk.train._spec import TrainSpec
 from r2d_sdk.train._tokens import pivot_ids
@@ -63,6 +63,22 @@ def step_plan(n_examples: int, spec: TrainSpec, world: int, rank: int, epoch: in
     return [mine[i:i + accumulation] for i in range(0, len(mine), accumulation)]
 
 
+def forward(model: Any, batch: dict[str, Any], device: Any) -> tuple[Any, Any]:
+    """Logits and their aligned targets for a right-padded batch.
+
+    Positions before the earliest labelled token of the batch (the shared prompt prefix, e.g.
+    a chat template's system turn) get no logits at all: the LM head, a fifth of a small
+    model's compute, runs only where a loss can apply.
+    """
+    labels = batch["labels"]
+    labelled = (labels != IGNORE_INDEX).any(dim=0).nonzero()
+    start = max(0, int(labelled[0]) - 1) if len(labelled) else 0
+    width = labels.shape[1]
+    logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                   logits_to_keep=width - start).logits
+    return logits[:, :-1], labels[:, start + 1:].to(device)
+
+
 class R2DTrainer:
     """Train one `TrainSpec` on trajectories; checkpoints go under `output_dir`.
 
@@ -100,7 +116,9 @@ class R2DTrainer:
 
         vocab_rows = model.get_input_embeddings().weight.shape[0]
         groups, self.rows = parameter_groups(model, spec, new_rows, vocab_rows)
-        self.optimizer = torch.optim.AdamW(groups, lr=spec.learning_rate, weight_decay=spec.weight_decay)
+        # The fused kernel exists for CPU and CUDA tensors alike and saves a pass over the weights.
+        self.optimizer = torch.optim.AdamW(groups, lr=spec.learning_rate, weight_decay=spec.weight_decay,
+                                           fused=True)
         world = self.accelerator.num_processes
         self.steps_per_epoch = len(step_plan(len(self.train_examples), spec, world, 0, 0))
         if self.steps_per_epoch == 0 and not spec.max_steps:
@@ -178,10 +196,9 @@ class R2DTrainer:
             # Gradients are all-reduced once per optimizer step, on its last micro-batch.
             context = accelerator.no_sync(model) if not last else nullcontext()
             with context:
-                logits = model(input_ids=batch["input_ids"].to(accelerator.device),
-                               attention_mask=batch["attention_mask"].to(accelerator.device)).logits
-                out = r2d_loss(logits[:, :-1], batch["labels"][:, 1:].to(accelerator.device), self.pivots.pivots,
-                               self.spec.lambda_cpo, self.spec.cpo_reduction, self._rethink_negative())
+                logits, targets = forward(model, batch, accelerator.device)
+                out = r2d_loss(logits, targets, self.pivots.pivots, self.spec.lambda_cpo, self.spec.cpo_reduction,
+                               self._rethink_negative())
                 accelerator.backward(out.loss / len(micro_batches))
             parts = [float(out.loss.detach()), float(out.ce.detach()), float(out.cpo.detach()), 1.0]
             totals += torch.tensor(parts + [out.n_pivots, out.n_pivot_correct, out.n_tokens], dtype=torch.float64)

@@ -153,3 +153,15 @@ train:
     steps = runs.steps(row.id, "train")
     assert [s.step for s in steps] == [1, 2] and all(s.ce and s.cpo is not None for s in steps)
     assert row.metrics_json["pivot_acc"] is not None and row.metrics_json["num_processes"] == 2
+
+
+def test_train_layers_freezes_the_lower_layers(tiny_model_dir: Path, tmp_path: Path) -> None:
+    trainer = R2DTrainer(spec(train_layers=1, eval_generate=0, learning_rate=1e-3, max_steps=1), str(tiny_model_dir),
+                         TRAIN, HELDOUT, tmp_path / "top", progress=False)
+    before = weights(trainer)
+    trainer._export = lambda: (None, None)  # type: ignore[method-assign]
+    trainer.train()
+    after = weights(trainer)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert any(".layers.1." in n for n in changed) and not any(".layers.0." in n for n in changed)
+    assert "model.norm.weight" in changed and "model.embed_tokens.weight" in changed
