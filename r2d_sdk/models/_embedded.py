@@ -63,7 +63,7 @@ def _convert(source: Path, target: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(source, gguf_file=GGUF_FILE, local_files_only=True)
     # The weights are plain float tensors now; without this the saved config claims GGUF
     # quantization and the reload fails.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     partial = target.with_name(target.name + ".partial")

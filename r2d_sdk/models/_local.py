@@ -99,7 +99,7 @@ class LocalModel:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=local_only)
             torch_dtype = getattr(torch, dtype) if dtype else None
-            self.model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=local_only, dtype=torch_dtype)
+            self.model: Any = AutoModelForCausalLM.from_pretrained(folder, local_files_only=local_only, dtype=torch_dtype)
         except OSError as error:
             raise R2DError(f"could not load local model '{ref}': {error}",
                            fix="give a folder with config.json and weights, `smollm2` for the embedded model, "
@@ -132,8 +132,9 @@ class LocalModel:
                     turns.append(f"ASSISTANT: {m['content']}")
             text = " ".join(([system] if system else []) + turns)
             return text + (" ASSISTANT:" if add_generation_prompt else "")
-        return self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=add_generation_prompt,
-                                                  tokenize=False)
+        rendered = self.tokenizer.apply_chat_template([dict(m) for m in messages],  # type: ignore[arg-type]
+                                                      add_generation_prompt=add_generation_prompt, tokenize=False)
+        return str(rendered)
 
     # ---- generation ----------------------------------------------------------------------
     async def generate(self, messages: list[Message], params: GenerationParams) -> LocalGeneration:
@@ -209,7 +210,7 @@ class LocalModel:
             new = row[width:].tolist()
             ended = next((i for i, t in enumerate(new) if t in eos_ids), None)
             kept = new if ended is None else new[:ended]
-            text = tokenizer.decode(kept, skip_special_tokens=False)
+            text = str(tokenizer.decode(kept, skip_special_tokens=False))
             text = _strip_special(text, tokenizer)
             if params.stop:
                 for stop in params.stop:

@@ -107,10 +107,10 @@ class Model:
             ModelCallError: the call failed after its retries (it is recorded all the same).
         """
         params = (params or self.defaults).merged(**overrides)
-        cacheable = self.cache is not None and params.deterministic and not top_logprobs
-        key = cache_key(self.model_id, self.api_base, messages, params, self.extra) if cacheable else ""
-        if cacheable:
-            hit = self.cache.get(key)
+        cache = self.cache if params.deterministic and not top_logprobs else None
+        key = cache_key(self.model_id, self.api_base, messages, params, self.extra) if cache else ""
+        if cache is not None:
+            hit = cache.get(key)
             if hit is not None:
                 self._record(messages, params, hit, cache_hit=True)
                 return hit
@@ -128,15 +128,15 @@ class Model:
                     continue
                 latency = (time.perf_counter() - started) * 1000
                 message = f"{type(error).__name__}: {error}"
-                record(CallRecord(self.name, self.model_id, list(messages), dict(params_dict(params)),
+                record(CallRecord(self.name, self.model_id, [dict(m) for m in messages], dict(params_dict(params)),
                                   None, current_stage(), latency_ms=latency, retries=retries, error=message))
                 raise ModelCallError(f"model '{self.name}' call failed: {message}",
                                      fix="check the model string, api_base and API key variable") from error
         output.latency_ms = (time.perf_counter() - started) * 1000
         output.retries = retries
         self._record(messages, params, output, cache_hit=False)
-        if cacheable:
-            self.cache.put(key, output)
+        if cache is not None:
+            cache.put(key, output)
         return output
 
     async def _call_litellm(self, messages: list[Message], params: GenerationParams,
@@ -177,7 +177,7 @@ class Model:
 
     def _record(self, messages: list[Message], params: GenerationParams, output: ModelOutput, cache_hit: bool) -> None:
         record(CallRecord(
-            self.name, self.model_id, list(messages), dict(params_dict(params)), output.text,
+            self.name, self.model_id, [dict(m) for m in messages], dict(params_dict(params)), output.text,
             current_stage(), finish_reason=output.finish_reason, prompt_tokens=output.prompt_tokens,
             completion_tokens=output.completion_tokens, latency_ms=0.0 if cache_hit else output.latency_ms,
             cache_hit=cache_hit, retries=output.retries,
