@@ -66,19 +66,18 @@ class GCGAttack(Attack):
             raise ConfigError(f"behavior {behavior.id} has no target string for gcg to aim at",
                               fix="use a dataset with a Target column (jbb-harmful) or set the gcg `target:` arg")
         seed = self.context.rng("gcg", behavior.id).randrange(2**31)
-        started = time.perf_counter()
-        result = await asyncio.to_thread(self._optimise, behavior.goal, target_text, seed)
+        result, seconds = await asyncio.to_thread(self._optimise, behavior.goal, target_text, seed)
         prompt = behavior.goal + result.suffix
         # The optimisation runs the model directly: log it as one call so its cost is on record.
         record_model_call(self.white_box, [user(prompt)], None, prompt_tokens=result.tokens,
-                          latency_ms=(time.perf_counter() - started) * 1000, finish_reason="score",
+                          latency_ms=seconds * 1000, finish_reason="score",
                           params={"attack": "gcg", "steps": result.steps_run})
         info = {
             "attack": "gcg", "attack_type": "white_box", "white_box_model": self.white_box.name,
             "suffix": result.suffix, "suffix_ids": result.suffix_ids, "target": target_text,
             "best_loss": round(result.best_loss, 4), "loss_trace": [round(x, 4) for x in result.losses],
             "steps_run": result.steps_run, "stopped": result.stopped, "greedy_success": result.success,
-            "filtered_candidates": result.filtered, "seconds": round(time.perf_counter() - started, 2),
+            "filtered_candidates": result.filtered, "seconds": round(seconds, 2),
             "settings": dict(self.settings, preset=self.config.preset, seed=seed),
             # One forward per candidate plus one forward/backward per step (JailbreakBench counts
             # GCG queries the same way: steps × batch size).
@@ -93,5 +92,6 @@ class GCGAttack(Attack):
         settings = GCGSettings(**self.settings, suffix_init=self.config.suffix_init,
                                allow_non_ascii=self.config.allow_non_ascii, seed=seed)
         parts = split_prompt(lambda content: local.render([user(content)]), local.tokenizer, goal, target_text)
-        with model_lock(local):
-            return optimise(local.model, local.tokenizer, parts, settings)
+        with model_lock(local):  # timed from here: waiting for another behavior's turn is not its cost
+            started = time.perf_counter()
+            return optimise(local.model, local.tokenizer, parts, settings), time.perf_counter() - started
