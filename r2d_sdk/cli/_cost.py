@@ -57,19 +57,24 @@ def _number(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
+# Short headers: the table has to fit an 80-column terminal beside the longest defense name.
+HEADERS = (("n", "samples"), ("+calls", "extra calls"), ("+tokens", "extra tokens"), ("Δtok", "tokens vs none"),
+           ("sec", "latency"), ("×none", "latency / none's"), ("cache", "calls from cache"), ("block", "blocked"))
+
+
 def cost_table(rows: list[dict[str, Any]]) -> Table:
     """The rows as a table; the model column only when there is more than one model."""
     models = {r["model"] for r in rows}
-    table = Table(title="defense cost per sample (beyond a plain answer)", box=box.SIMPLE_HEAD, pad_edge=False)
-    headers = (["model"] if len(models) > 1 else []) + ["defense", "n", "extra calls", "extra tokens",
-                                                        "Δ tokens vs none", "latency ms", "× none", "cached",
-                                                        "blocked"]
-    for header in headers:
-        table.add_column(header, justify="left" if header in ("model", "defense") else "right")
+    table = Table(title="defense cost per sample, beyond a plain answer (docs/defenses.md)", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    for header in (["model"] if len(models) > 1 else []) + ["defense"]:
+        table.add_column(header, no_wrap=True)
+    for header, _ in HEADERS:
+        table.add_column(header, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(*([r["model"]] if len(models) > 1 else []), r["defense"], str(r["n"]),
                       _number(r["extra_calls"], ".2f"), _number(r["extra_tokens"], ".0f"),
-                      _number(r["tokens_vs_none"], "+.0f"), _number(r["latency_ms"], ".0f"),
+                      _number(r["tokens_vs_none"], "+.0f"), _number(r["latency_ms"] / 1000, ".1f"),
                       _number(r["latency_ratio"], ".2f"), _number(r["cached"], ".0%"), _number(r["blocked"], ".0%"))
     return table
 
