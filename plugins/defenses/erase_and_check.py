@@ -129,7 +129,7 @@ class EraseAndCheck(Defense):
         results = await asyncio.gather(*(self._check(messages, text, v) for v in versions))
         verdicts = [verdict for verdict, _ in results]
         flagged = [i for i, v in enumerate(verdicts) if v.value]
-        errors = [{"version": versions[i], **v.record()} for i, v in enumerate(verdicts) if v.value is None]
+        errors = [{"version": versions[i][:200], **v.record()} for i, v in enumerate(verdicts) if v.value is None]
         info.update(enumerated=enumerated, checked=len(versions), skipped_short=too_short, flagged=len(flagged),
                     first_flagged=versions[flagged[0]] if flagged else None, errors=errors)
         if flagged:
