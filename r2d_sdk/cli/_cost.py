@@ -21,8 +21,7 @@ SELECT s.model, s.defense, COUNT(*) AS n,
        AVG(CAST(s.defense_tokens AS FLOAT)) AS extra_tokens,
        AVG(CAST(s.prompt_tokens + s.completion_tokens AS FLOAT)) AS tokens,
        AVG(s.latency_ms) AS latency_ms,
-       AVG(CASE WHEN s.blocked THEN 1.0 ELSE 0.0 END) AS blocked,
-       MIN(s.id) AS first_id
+       AVG(CASE WHEN s.blocked THEN 1.0 ELSE 0.0 END) AS blocked
 FROM samples s
 WHERE s.run_id = :run_id AND s.status = 'ok'
 GROUP BY s.model, s.defense
@@ -45,12 +44,14 @@ def defense_costs(engine: Any, run_id: str) -> list[dict[str, Any]]:
         rows = [dict(r._mapping) for r in connection.execute(text(COST_SQL), {"run_id": run_id})]
         cached = {(r.model, r.defense): r.cached for r in connection.execute(text(CACHED_SQL), {"run_id": run_id})}
     baseline = {r["model"]: r for r in rows if r["defense"] == "none"}
-    for row in sorted(rows, key=lambda r: r["first_id"]):
+    for row in rows:
         base = baseline.get(row["model"])
         row["cached"] = cached.get((row["model"], row["defense"]))
         row["tokens_vs_none"] = row["tokens"] - base["tokens"] if base else None
         row["latency_ratio"] = row["latency_ms"] / base["latency_ms"] if base and base["latency_ms"] else None
-    return sorted(rows, key=lambda r: r["first_id"])
+    # Cheapest first, `none` at the top: samples finish in any order, so the order is by cost.
+    return sorted(rows, key=lambda r: (r["model"], r["defense"] != "none", r["extra_calls"], r["tokens"],
+                                       r["defense"]))
 
 
 def _number(value: float | None, fmt: str) -> str:

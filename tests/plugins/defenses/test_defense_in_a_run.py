@@ -54,7 +54,8 @@ def test_blocked_errors_and_costs_are_recorded(tmp_path: Path, data_dir: Path) -
     assert result.samples == {"ok": 12, "error": 3}
 
     costs = {r["defense"]: r for r in defense_costs(store.engine, result.run_id)}
-    assert list(costs) == ["none", "self-examination", "broken-check", "smoothllm"]
+    # Cheapest first: the failed check call carries no tokens, so broken-check comes before self-examination.
+    assert list(costs) == ["none", "broken-check", "self-examination", "smoothllm"]
     assert costs["none"]["extra_calls"] == 0 and costs["self-examination"]["extra_calls"] == 1
     assert costs["smoothllm"]["extra_calls"] == 2  # three copies: two beyond a plain answer
     assert costs["smoothllm"]["tokens_vs_none"] > 0 and costs["none"]["latency_ratio"] == 1.0
