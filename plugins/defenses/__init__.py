@@ -1,6 +1,7 @@
-"""Built-in defenses."""
+"""Built-in defenses: none, R2D and R2D-p (Reasoning-to-Defend), self-reminder, and the comparison
+defenses of the R2D paper and JailbreakBench (docs/defenses.md)."""
 
-from r2d_plugins.defenses import (  # noqa: F401  # noqa: F401  (the comparison defenses of the R2D paper and JailbreakBench)
+from r2d_plugins.defenses import (  # noqa: F401  (importing registers)
     backtranslation,
     erase_and_check,
     goal_prioritization,
@@ -8,6 +9,7 @@ from r2d_plugins.defenses import (  # noqa: F401  # noqa: F401  (the comparison 
     intention_analysis,
     none,
     perplexity_filter,
+    r2d,
     remove_non_dictionary,
     rpo,
     safedecoding,
@@ -16,4 +18,3 @@ from r2d_plugins.defenses import (  # noqa: F401  # noqa: F401  (the comparison 
     smoothllm,
     synonym_substitution,
 )
-from r2d_plugins.defenses import r2d  # noqa: F401, E402  (R2D and R2D-p: Reasoning-to-Defend)
