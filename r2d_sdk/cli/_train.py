@@ -52,6 +52,7 @@ def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then
         from r2d_sdk.cli._report import print_summary, progress_bar
         from r2d_sdk.run import execute
 
+        assert store is not None  # evaluation runs in the main process only
         with progress_bar(quiet) as advance:
             result = asyncio.run(execute(loaded, store, progress=advance))
         print_summary(result, store)

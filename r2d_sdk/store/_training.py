@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -92,14 +93,14 @@ class TrainingRuns:
         return self._one(select(TrainingRun).where(TrainingRun.name == name, TrainingRun.status == status)
                          .order_by(TrainingRun.id.desc()).limit(1))
 
-    def list(self, limit: int = 20) -> list[TrainingRun]:
+    def list(self, limit: int = 20) -> builtins.list[TrainingRun]:
         with Session(self.engine) as session:
             rows = list(session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit)))
             for row in rows:
                 session.expunge(row)
             return rows
 
-    def steps(self, training_run_id: int, split: str | None = None) -> list[TrainingStep]:
+    def steps(self, training_run_id: int, split: str | None = None) -> builtins.list[TrainingStep]:
         query = select(TrainingStep).where(TrainingStep.training_run_id == training_run_id)
         if split is not None:
             query = query.where(TrainingStep.split == split)

@@ -82,7 +82,7 @@ def generate_heldout(trainer: R2DTrainer) -> dict[str, Any]:
     by_label: dict[str, list[Any]] = {}
     for trajectory in trainer.heldout_set:
         by_label.setdefault(trajectory.label, []).append(trajectory)
-    chosen = []
+    chosen: list[Any] = []
     while len(chosen) < spec.eval_generate and any(by_label.values()):
         for label in sorted(by_label):
             if by_label[label] and len(chosen) < spec.eval_generate:

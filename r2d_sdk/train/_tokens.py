@@ -88,7 +88,7 @@ def add_pivot_tokens(model: Any, tokenizer: Any, init_words: dict[str, str] | No
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     input_weight = model.get_input_embeddings().weight
     output = model.get_output_embeddings()
-    output_weight = output.weight if output is not None else None
+    output_weight: Any = output.weight if output is not None else None
     tied = output_weight is None or output_weight.data_ptr() == input_weight.data_ptr()
     with torch.no_grad():
         for token in missing:
