@@ -101,12 +101,22 @@ def decoder_layers(model: Any) -> Any:
 
 
 def train_top_layers(model: Any, count: int) -> None:
-    """Freeze all but the last `count` decoder layers, the final norm and the embedding matrix.
+    """Freeze all but the last `count` decoder layers, the final norm and the LM head.
 
-    The input embeddings' output is detached: with tied embeddings the matrix is trainable
-    (through the LM head), and without the cut autograd would run the backward pass through
-    every frozen layer just to reach the embedding lookup.
+    Tied embeddings are untied first: the LM head learns (the new rows at their own rate),
+    while the input embeddings stay as they were, new rows included at their word's mean. With
+    the matrix still shared, the frozen lower layers would suddenly read moved input rows
+    they never learned to read (a first run on SmolLM2 emitted `<think>` and then lost the
+    format). The frozen layers then need no backward pass at all.
     """
+    import torch
+
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    if head.weight is embed.weight or head.weight.data_ptr() == embed.weight.data_ptr():
+        head.weight = torch.nn.Parameter(embed.weight.detach().clone())
+        model.config.tie_word_embeddings = False
+        if hasattr(model.config, "get_text_config"):
+            model.config.get_text_config().tie_word_embeddings = False
     layers = decoder_layers(model)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -120,7 +130,6 @@ def train_top_layers(model: Any, count: int) -> None:
             for parameter in module.parameters(recurse=False):
                 parameter.requires_grad_(True)
     model.get_output_embeddings().weight.requires_grad_(True)
-    model.get_input_embeddings().register_forward_hook(lambda _module, _inputs, output: output.detach())
 
 
 class RowLearningRate:

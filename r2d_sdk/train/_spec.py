@@ -64,8 +64,8 @@ class TrainSpec(_Strict):
     finetune: Literal["full", "lora"] = "full"
     lora: LoraSpec = Field(default_factory=LoraSpec)
     train_layers: int | None = Field(None, gt=0, description="full fine-tuning only: train just the last N "
-                                                            "decoder layers, the final norm and the embedding "
-                                                            "matrix (a CPU budget lever); null trains everything")
+                                                            "decoder layers, the final norm and the (untied) LM "
+                                                            "head (a CPU budget lever); null trains everything")
     prompt_format: Literal["chat", "vicuna"] = "chat"
     learning_rate: float = Field(5e-5, gt=0)
     new_token_learning_rate: float | None = Field(3e-3, gt=0, description="learning rate of the added tokens' "

@@ -94,6 +94,7 @@ class R2DTrainer:
     def __init__(self, spec: TrainSpec, base_ref: str, train_set: Sequence[Trajectory],
                  heldout_set: Sequence[Trajectory], output_dir: str | Path, log: LogSink | None = None,
                  export_info: dict[str, Any] | None = None, progress: bool = True) -> None:
+        import torch
         from accelerate import Accelerator
         from accelerate.utils import set_seed
 
@@ -102,7 +103,10 @@ class R2DTrainer:
         self.log = log
         self.export_info = dict(export_info or {})
         self.bf16 = use_bf16(spec)
-        self.accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no")
+        # cpu=True on a machine without CUDA: several launched processes then train as MULTI_CPU
+        # (gloo) instead of each silently training alone.
+        self.accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no",
+                                       cpu=not torch.cuda.is_available())
         set_seed(spec.seed)
         lora_bf16 = self.bf16 and spec.finetune == "lora"  # a frozen base may sit in bf16
         model, self.tokenizer = load_base(base_ref, lora_bf16)

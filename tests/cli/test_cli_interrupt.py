@@ -24,7 +24,8 @@ def _count(db: Path, query: str) -> int:
 
 def test_sigint_interrupts_and_resume_latest_completes(write_recipe: Callable[..., Path], tmp_path: Path,
                                                        r2d_sdk_exe: str, subprocess_env: dict[str, str]) -> None:
-    recipe = write_recipe(items=ITEMS, delay=0.1, concurrency=2, defenses="[none]")
+    # About 6 s of work, so SIGINT lands mid-run even on a loaded machine.
+    recipe = write_recipe(items=ITEMS, delay=0.3, concurrency=2, defenses="[none]")
     db = tmp_path / "r.db"
     child = subprocess.Popen([r2d_sdk_exe, "run", str(recipe), "--db", str(db), "--quiet"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=subprocess_env)
