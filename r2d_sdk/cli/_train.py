@@ -27,13 +27,11 @@ def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then
     step metrics, held-out pivot accuracy and exported checkpoint. An interrupted
     configuration continues from its last saved state when the command is run again.
     """
-    from accelerate import PartialState
-
     from r2d_sdk.recipe import load_recipe
-    from r2d_sdk.train._pipeline import run_training
+    from r2d_sdk.train._pipeline import process_state, run_training
 
     loaded = load_recipe(recipe)
-    state = PartialState()
+    state = process_state()
     store = open_store(db, loaded.recipe.database) if state.is_main_process else None
     outcomes = run_training(loaded, store, list(only) or None, force=force, progress=not quiet)
     if not state.is_main_process:

@@ -57,8 +57,13 @@ def config_hash(spec: TrainSpec, model_id: str, data_hash: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def load_trajectories(loaded: LoadedRecipe, spec: TrainSpec, is_main: bool) -> tuple[list[Trajectory], str, str]:
-    """The configuration's trajectories, the file they are in and its hash."""
+def load_trajectories(loaded: LoadedRecipe, spec: TrainSpec, is_main: bool, store: Any = None
+                      ) -> tuple[list[Trajectory], str, str]:
+    """The configuration's trajectories, the file they are in and its hash.
+
+    The offline builder's answer calls go through the results database's cache (`store`), so
+    building again with other options (another source added) answers only the new prompts.
+    """
     if spec.data.path is not None:
         path = Path(spec.data.path).expanduser()
         if not path.is_absolute() and loaded.path is not None and not path.exists():
@@ -73,7 +78,7 @@ def load_trajectories(loaded: LoadedRecipe, spec: TrainSpec, is_main: bool) -> t
     key = hashlib.sha256(json.dumps([options, model_id], sort_keys=True).encode()).hexdigest()[:16]
     path = Path(spec.output_dir) / "data" / f"offline-{key}.jsonl"
     if is_main and not path.exists():
-        trajectories = build_offline(loaded.recipe, spec, options)
+        trajectories = build_offline(loaded.recipe, spec, options, store)
         partial = path.with_suffix(".partial")
         write_jsonl(trajectories, partial)
         partial.rename(path)
@@ -81,25 +86,37 @@ def load_trajectories(loaded: LoadedRecipe, spec: TrainSpec, is_main: bool) -> t
     return read_jsonl(path), str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build_offline(recipe: Recipe, spec: TrainSpec, options: dict[str, Any]) -> list[Trajectory]:
+def build_offline(recipe: Recipe, spec: TrainSpec, options: dict[str, Any], store: Any = None) -> list[Trajectory]:
     """Run the offline builder with the recipe's base model (it writes benign answers itself)."""
     from r2d_sdk.run._build import build_models
     from r2d_sdk.train._offline_data import build_offline_trajectories
 
-    model = build_models(recipe, None)[spec.base]
+    model = build_models(recipe, store)[spec.base]
     parameters = inspect.signature(build_offline_trajectories).parameters
     if "model" in parameters:
         options = {"model": model, **options}
     result = build_offline_trajectories(**options)
     if inspect.isawaitable(result):
         result = asyncio.run(result)  # type: ignore[arg-type]
+    if store is not None and hasattr(store, "flush_cache"):
+        store.flush_cache()  # the answers are cached for the next build
     return list(result)
 
 
-def _wait_for_everyone() -> None:
+def process_state() -> Any:
+    """accelerate's process state, set up the way the trainer's Accelerator will be.
+
+    It is a process-wide singleton: built first without `cpu=True` on a CPU-only machine, a
+    launched worker would take itself for a lone main process (and both would export).
+    """
+    import torch
     from accelerate import PartialState
 
-    PartialState().wait_for_everyone()
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def _wait_for_everyone() -> None:
+    process_state().wait_for_everyone()
 
 
 def run_training(loaded: LoadedRecipe, store: Any = None, only: list[str] | None = None, force: bool = False,
@@ -114,8 +131,6 @@ def run_training(loaded: LoadedRecipe, store: Any = None, only: list[str] | None
         progress: show a progress bar.
         stop_at: stop each configuration after this many optimizer steps, resumable (tests).
     """
-    from accelerate import PartialState
-
     from r2d_sdk.store import TrainingRuns
     from r2d_sdk.train._trainer import R2DTrainer
 
@@ -128,13 +143,13 @@ def run_training(loaded: LoadedRecipe, store: Any = None, only: list[str] | None
         missing = sorted(set(only) - {s.name for s in specs})
         raise ConfigError(f"no training configuration named {missing}",
                           fix=f"choose from: {', '.join(s.name for s in section.runs)}")
-    state = PartialState()
+    state = process_state()
     is_main = state.is_main_process
     runs = TrainingRuns(store) if store is not None and is_main else None
     outcomes = []
     for spec in specs:
         model_id, ref = base_reference(loaded.recipe, spec)
-        trajectories, data_path, data_hash = load_trajectories(loaded, spec, is_main)
+        trajectories, data_path, data_hash = load_trajectories(loaded, spec, is_main, store if is_main else None)
         digest = config_hash(spec, model_id, data_hash)
         run_dir = Path(spec.output_dir) / f"{spec.name}-{digest[:8]}"
         done = runs.latest(spec.name) if runs is not None else None

@@ -117,8 +117,6 @@ def test_lora_trains_adapters_and_merges_on_export(tiny_model_dir: Path, tmp_pat
         torch.testing.assert_close(merged(input_ids=ids).logits, expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.xfail(reason="known bug: with two real CPU processes (MULTI_CPU) both ranks write the exported "
-                          "checkpoint folder and one fails (model.partial/r2d_checkpoint.json); open", strict=False)
 def test_cli_train_under_accelerate_with_two_cpu_processes(tiny_model_dir: Path, tmp_path: Path) -> None:
     write_jsonl(DATA, tmp_path / "data.jsonl")
     recipe = tmp_path / "recipe.yaml"
