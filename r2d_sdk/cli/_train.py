@@ -1,6 +1,7 @@
 """`r2d-sdk train RECIPE`: train the recipe's R2D configurations, one after another.
 
-Runs the same under `accelerate launch --num_processes N [--cpu] -m r2d_sdk.cli train RECIPE`.
+Runs the same under `accelerate launch --num_processes N --multi_gpu -m r2d_sdk.cli train RECIPE`
+(also on a CPU-only machine: `--multi_gpu` is what starts N workers; they train as CPU processes).
 """
 
 from __future__ import annotations
