@@ -67,16 +67,16 @@ def r2d_loss(logits: Any, targets: Any, pivots: tuple[int, int, int], lambda_cpo
     safe, unsafe, rethink = pivots
     flat_logits = logits.reshape(-1, logits.shape[-1])
     flat_targets = targets.reshape(-1)
-    keep = flat_targets != IGNORE_INDEX
-    n_tokens = int(keep.sum())
-    # Only labelled rows enter the softmax: the prompt and padding cost nothing.
-    kept_logits, kept_targets = flat_logits[keep], flat_targets[keep]
-    ce = F.cross_entropy(kept_logits.float(), kept_targets) if n_tokens else flat_logits.sum() * 0.0
+    n_tokens = int((flat_targets != IGNORE_INDEX).sum())
+    # torch's own masked cross-entropy: no copy of the (tokens x vocab) logits is made.
+    ce = F.cross_entropy(flat_logits.float() if flat_logits.dtype != torch.float32 else flat_logits, flat_targets,
+                         ignore_index=IGNORE_INDEX) if n_tokens else flat_logits.sum() * 0.0
 
-    pivot_ids = torch.tensor(pivots, device=kept_targets.device)
-    is_pivot = torch.isin(kept_targets, pivot_ids)
-    pivot_logits = kept_logits[is_pivot][:, pivot_ids].float()  # (n, 3): SAFE, UNSAFE, RETHINK columns
-    pivot_targets = kept_targets[is_pivot]
+    # CPO and pivot accuracy read three columns at the few pivot positions only.
+    pivot_ids = torch.tensor(pivots, device=flat_targets.device)
+    positions = torch.isin(flat_targets, pivot_ids).nonzero().flatten()
+    pivot_logits = flat_logits[positions][:, pivot_ids].float()  # (n, 3): SAFE, UNSAFE, RETHINK columns
+    pivot_targets = flat_targets[positions]
     with torch.no_grad():
         predicted = pivot_ids[pivot_logits.argmax(dim=-1)] if len(pivot_targets) else pivot_targets
         n_correct = int((predicted == pivot_targets).sum())
@@ -98,4 +98,4 @@ def r2d_loss(logits: Any, targets: Any, pivots: tuple[int, int, int], lambda_cpo
         joined = torch.cat(terms)
         cpo = joined.mean() if joined.numel() else ce * 0.0
     loss = ce + lambda_cpo * cpo if lambda_cpo else ce
-    return LossOutput(loss, ce, cpo, n_tokens, int(is_pivot.sum()), n_correct)
+    return LossOutput(loss, ce, cpo, n_tokens, len(pivot_targets), n_correct)
