@@ -78,7 +78,7 @@ class LocalModel:
 
     def __init__(self, ref: str, batch_size: int = 32, batch_wait_ms: float = 15.0, dtype: str | None = None,
                  device: str | None = None, chat_template: str = "auto", adapter: str | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, share_prefix: bool = True) -> None:
         quiet_network_defaults()
         try:
             import torch
@@ -94,6 +94,7 @@ class LocalModel:
         self.batch_size = batch_size
         self.batch_wait = batch_wait_ms / 1000
         self.chat_template = chat_template
+        self.share_prefix = share_prefix
         folder, on_disk = resolve_model_folder(ref)
         local_only = on_disk or not hub_allowed()
         try:
@@ -187,7 +188,7 @@ class LocalModel:
         import torch
 
         tokenizer = self.tokenizer
-        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        token_ids = [list(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "pad_token_id": tokenizer.pad_token_id}
         if params.temperature > 0:
             kwargs.update(do_sample=True, temperature=params.temperature)
@@ -200,13 +201,22 @@ class LocalModel:
         if params.stop:
             kwargs.update(stop_strings=params.stop, tokenizer=tokenizer)
         with self._torch_lock, torch.inference_mode():
+            shared = _shared_prefix_length(token_ids) if self.share_prefix else 0
+            input_ids, attention_mask = _pad_after_prefix(token_ids, shared, tokenizer.pad_token_id)
+            input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+            if shared:
+                # The prompts open with the same tokens (chat header, system prompt, jailbreak template):
+                # run that prefix once and hand every row a copy of its key/value cache.
+                cache = self.model(input_ids[:1, :shared], use_cache=True).cache
+                cache.batch_repeat_interleave(len(token_ids))
+                kwargs["cache"] = cache  # transformers 5 name for past_key_values
             if params.seed is not None:
                 torch.manual_seed(params.seed)
-            output = self.model.generate(**encoded, **kwargs)
-        width = encoded["input_ids"].shape[1]
+            output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        width = input_ids.shape[1]
         results = []
         eos_ids = _eos_ids(self.model, tokenizer)
-        for row, attention in zip(output, encoded["attention_mask"], strict=True):
+        for row, attention in zip(output, attention_mask, strict=True):
             new = row[width:].tolist()
             ended = next((i for i, t in enumerate(new) if t in eos_ids), None)
             kept = new if ended is None else new[:ended]
@@ -244,6 +254,41 @@ class LocalModel:
         """Mean negative log-likelihood per token: the perplexity filter's score."""
         logprobs = self.token_logprobs(text)
         return -sum(logprobs) / len(logprobs) if logprobs else 0.0
+
+
+# Below this many common tokens a separate prefix pass costs more than it saves.
+MIN_SHARED_PREFIX = 16
+
+
+def _shared_prefix_length(token_ids: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each at least one token of its own (0 if too few)."""
+    if len(token_ids) < 2:
+        return 0
+    first, length = token_ids[0], min(len(ids) for ids in token_ids) - 1
+    for ids in token_ids[1:]:
+        same = 0
+        while same < length and ids[same] == first[same]:
+            same += 1
+        length = same
+    return length if length >= MIN_SHARED_PREFIX else 0
+
+
+def _pad_after_prefix(token_ids: list[list[int]], shared: int, pad_id: int) -> tuple[Any, Any]:
+    """One batch: the shared prefix, then padding, then each prompt's own tokens.
+
+    With `shared` = 0 this is plain left padding. Padding sits between prefix and rest so the
+    prefix's cache lines up across rows; positions come from the attention mask's running sum,
+    so every real token keeps the position it has when the prompt runs alone.
+    """
+    import torch
+
+    width = max(len(ids) for ids in token_ids)
+    rows, masks = [], []
+    for ids in token_ids:
+        padding = width - len(ids)
+        rows.append(ids[:shared] + [pad_id] * padding + ids[shared:])
+        masks.append([1] * shared + [0] * padding + [1] * (len(ids) - shared))
+    return torch.tensor(rows, dtype=torch.long), torch.tensor(masks, dtype=torch.long)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -94,6 +94,13 @@ class Model:
 
         return LocalModel.get(self.model_id[len(LOCAL_PREFIX):], **self.local_options)
 
+    def _keyed_extra(self) -> dict[str, Any]:
+        # Weights precision, adapter and prompt format change a local model's answers: a cached
+        # float32 answer must not stand in for a bfloat16 one. Batch size only regroups the work.
+        changes_output = {k: v for k, v in self.local_options.items() if k in ("dtype", "adapter", "chat_template")
+                          and v not in (None, "auto")}
+        return {**self.extra, **({"local": changes_output} if changes_output else {})}
+
     async def generate(self, messages: list[Message], params: GenerationParams | None = None, *,
                        top_logprobs: int | None = None, **overrides: Any) -> ModelOutput:
         """Generate a reply to `messages`.
@@ -108,7 +115,7 @@ class Model:
         """
         params = (params or self.defaults).merged(**overrides)
         cache = self.cache if params.deterministic and not top_logprobs else None
-        key = cache_key(self.model_id, self.api_base, messages, params, self.extra) if cache else ""
+        key = cache_key(self.model_id, self.api_base, messages, params, self._keyed_extra()) if cache else ""
         if cache is not None:
             hit = cache.get(key)
             if hit is not None:

@@ -9,7 +9,8 @@ import pytest
 
 from r2d_sdk import GenerationParams, Model
 from r2d_sdk._calls import collect
-from r2d_sdk.models._local import LocalModel
+from r2d_sdk.models._local import MIN_SHARED_PREFIX, LocalModel, _pad_after_prefix, _shared_prefix_length
+from r2d_sdk.models._model import cache_key
 
 
 @pytest.fixture
@@ -51,6 +52,59 @@ def test_batched_greedy_equals_one_at_a_time(tiny: Model) -> None:
     together = [r.text for r in local.generate_batch(prompts, params)]
     alone = [local.generate_batch([p], params)[0].text for p in prompts]
     assert together == alone
+
+
+def test_shared_prefix_runs_once_and_changes_no_answer(tiny: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = tiny.local
+    params = GenerationParams(max_tokens=8)
+    system = "You are a careful assistant. Think about every request before you answer it, then answer briefly."
+    questions = ("Name a colour.", "What is the capital of a country you like most of all?", "Count to three, then stop.")
+    prompts = [local.render([{"role": "system", "content": system}, {"role": "user", "content": q}])
+               for q in questions]
+    ids = [local.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    assert len({len(i) for i in ids}) == 3, ids  # different lengths: padding sits between prefix and rest
+    forward_widths: list[int] = []
+    original_forward = local.model.forward
+
+    def counting_forward(*args: object, **kwargs: object) -> object:
+        forward_widths.append(kwargs["input_ids"].shape[1] if "input_ids" in kwargs else args[0].shape[1])  # type: ignore[attr-defined]
+        return original_forward(*args, **kwargs)
+
+    monkeypatch.setattr(local.model, "forward", counting_forward)
+    monkeypatch.setattr(local, "share_prefix", True)
+    shared = [r.text for r in local.generate_batch(prompts, params)]
+    shared_widths, forward_widths[:] = list(forward_widths), []
+    monkeypatch.setattr(local, "share_prefix", False)
+    plain = [r.text for r in local.generate_batch(prompts, params)]
+    assert shared == plain
+    common = _shared_prefix_length(ids)
+    assert common >= MIN_SHARED_PREFIX
+    # The prefix pass, then the rest of the prompts only, then one token per step.
+    assert shared_widths[0] == common and shared_widths[1] == max(map(len, ids)) - common
+    assert forward_widths[0] == max(map(len, ids))
+
+
+def test_shared_prefix_length_and_padding() -> None:
+    assert _shared_prefix_length([[1] * 20 + [2], [1] * 20 + [3, 4]]) == 20
+    assert _shared_prefix_length([[1] * 20]) == 0  # one prompt: nothing to share
+    assert _shared_prefix_length([[1] * 5 + [2], [1] * 5 + [3]]) == 0  # too short to pay off
+    assert _shared_prefix_length([[1] * 30, [1] * 40]) == 29  # each row keeps a token of its own
+    ids, mask = _pad_after_prefix([[7, 7, 1], [7, 7, 2, 3, 4]], 2, 0)
+    assert ids.tolist() == [[7, 7, 0, 0, 1], [7, 7, 2, 3, 4]]
+    assert mask.tolist() == [[1, 1, 0, 0, 1], [1, 1, 1, 1, 1]]
+    ids, mask = _pad_after_prefix([[5], [6, 7]], 0, 0)  # no prefix: left padding
+    assert ids.tolist() == [[0, 5], [6, 7]] and mask.tolist() == [[0, 1], [1, 1]]
+
+
+def test_cache_key_separates_precision_and_adapter() -> None:
+    def key(batch_size: int = 8, **options: str) -> str:
+        model = Model("m", "local/x", local_options={"batch_size": batch_size, **options})
+        return cache_key(model.model_id, None, [{"role": "user", "content": "hi"}], GenerationParams(),
+                         model._keyed_extra())
+
+    assert key() == key(chat_template="auto") == key(batch_size=64)  # regrouping work changes no answer
+    assert len({key(), key(dtype="bfloat16"), key(adapter="ckpt"), key(chat_template="vicuna")}) == 4
+    assert key(dtype="bfloat16") == key(batch_size=64, dtype="bfloat16")
 
 
 def test_different_settings_are_not_mixed(tiny: Model, monkeypatch: pytest.MonkeyPatch) -> None:
