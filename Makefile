@@ -35,9 +35,13 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest -q
 
+# TRL is installed for the training comparison only; it is not a dependency of r2d-sdk.
 bench: setup
 	$(BIN)/python bench/bench_runner_overhead.py
 	$(BIN)/python bench/bench_local_generation.py
+	$(BIN)/python bench/bench_cpo_overhead.py
+	$(BIN)/pip install -q -c constraints.txt trl
+	$(BIN)/python bench/bench_train_vs_trl.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -63,6 +63,7 @@ async def _one(prompt: SeedPrompt, spec: Any, models: dict[str, Any], seed: int,
             built = await build_offline_trajectories_async(
                 answerer, [prompt], seed, max_answer_chars=spec.max_answer_chars,
                 answer_max_tokens=spec.answer_max_tokens, repetition_penalty=spec.answer_repetition_penalty,
+                quote_chars=spec.quote_chars,
                 stats=counts, fail_if_no_answers=False)
         if not built:
             return None

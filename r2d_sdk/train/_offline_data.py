@@ -29,7 +29,10 @@ from r2d_sdk.train._seed_prompts import BENIGN, HARMFUL, SENSITIVE_BENIGN, SeedP
 from r2d_sdk.train._trajectory import PIVOTS, RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE, Step, Trajectory
 
 logger = logging.getLogger(__name__)
-QUOTE_CHARS = 160
+# The first reasoning step quotes the request. A long quote buys little (the start of a prompt says
+# what it asks, or which wrapper it hides in) and costs reasoning tokens a small model may not have
+# before its answer budget runs out.
+QUOTE_CHARS = 80
 # A base model that refuses a benign prompt would teach the opposite of R2D: such answers are dropped.
 _REFUSAL_OPENINGS = ("i'm sorry", "i am sorry", "sorry", "i cannot", "i can't", "i apologize", "i apologise",
                      "as an ai", "i'm not able", "i am not able", "i won't")
@@ -89,8 +92,8 @@ def _cut_repetition(text: str) -> str:
     return text
 
 
-def _steps(prompt: SeedPrompt, rng: random.Random, harm: str) -> list[Step]:
-    request = quote(prompt.prompt)
+def _steps(prompt: SeedPrompt, rng: random.Random, harm: str, quote_chars: int = QUOTE_CHARS) -> list[Step]:
+    request = quote(prompt.prompt, quote_chars)
     if prompt.label == HARMFUL:
         first = rng.choice(T.HARMFUL_FIRST).format(request=request, harm=harm)
         first += rng.choice(T.FRAMING_NOTE[prompt.framing]) if prompt.framing in T.FRAMING_NOTE else ""
@@ -124,7 +127,7 @@ async def build_offline_trajectories_async(
         model: Any = None, prompts: Sequence[SeedPrompt] | None = None, seed: int = 0, *,
         sources: Sequence[Any] | None = None, limit: int | None = None, exclude_evaluation: bool = True,
         max_answer_chars: int = 600, answer_max_tokens: int = 160, concurrency: int = 32,
-        repetition_penalty: float | None = None, stats: Counter[str] | None = None,
+        repetition_penalty: float | None = None, quote_chars: int = QUOTE_CHARS, stats: Counter[str] | None = None,
         progress: Callable[[int, int], None] | None = None, fail_if_no_answers: bool = True) -> list[Trajectory]:
     """Async form of `build_offline_trajectories` (same arguments)."""
     if prompts is None:
@@ -144,7 +147,7 @@ async def build_offline_trajectories_async(
     async def one(prompt: SeedPrompt) -> Trajectory | None:
         rng = prompt_rng(seed, prompt)
         harm, reason = harm_of(prompt, rng)  # drawn for every prompt, so the stream is the same per label
-        steps = _steps(prompt, rng, harm)
+        steps = _steps(prompt, rng, harm, quote_chars)
         if prompt.label == HARMFUL:
             answer: str | None = refusal(reason, rng)
         else:
@@ -200,7 +203,8 @@ def build_offline_trajectories(model: Any = None, prompts: Sequence[SeedPrompt] 
         seed: fixes template choices (per prompt) and the prompt sample; the result is deterministic.
         **options: sources, limit, exclude_evaluation, max_answer_chars (answers are cut at a
             sentence boundary, default 600), answer_max_tokens (160), concurrency (32),
-            repetition_penalty (local models; default: the model's own setting),
+            repetition_penalty (local models; default: the model's own setting), quote_chars
+            (how much of the request the first reasoning step quotes; default 80 characters),
             stats (a Counter that receives counts: answered, refused_benign, empty_answer,
             call_error, and per label), progress (an (advance, total) callback),
             fail_if_no_answers (raise R2DError when every answer call failed; default true).
