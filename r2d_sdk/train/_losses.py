@@ -75,7 +75,8 @@ def r2d_loss(logits: Any, targets: Any, pivots: tuple[int, int, int], lambda_cpo
     # CPO and pivot accuracy read three columns at the few pivot positions only.
     pivot_ids = torch.tensor(pivots, device=flat_targets.device)
     positions = torch.isin(flat_targets, pivot_ids).nonzero().flatten()
-    pivot_logits = flat_logits[positions][:, pivot_ids].float()  # (n, 3): SAFE, UNSAFE, RETHINK columns
+    # One gather of (n, 3) values: indexing rows first would copy n full vocabulary rows, forward and back.
+    pivot_logits = flat_logits[positions[:, None], pivot_ids[None, :]].float()  # SAFE, UNSAFE, RETHINK columns
     pivot_targets = flat_targets[positions]
     with torch.no_grad():
         predicted = pivot_ids[pivot_logits.argmax(dim=-1)] if len(pivot_targets) else pivot_targets
