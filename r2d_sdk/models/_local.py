@@ -202,14 +202,13 @@ class LocalModel:
             kwargs.update(stop_strings=params.stop, tokenizer=tokenizer)
         with self._torch_lock, torch.inference_mode():
             shared = _shared_prefix_length(token_ids) if self.share_prefix else 0
+            cache = self._prefix_cache(token_ids, shared) if shared else None
+            if cache is None:
+                shared = 0
+            else:
+                kwargs["cache"] = cache  # transformers 5 name for past_key_values
             input_ids, attention_mask = _pad_after_prefix(token_ids, shared, tokenizer.pad_token_id)
             input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
-            if shared:
-                # The prompts open with the same tokens (chat header, system prompt, jailbreak template):
-                # run that prefix once and hand every row a copy of its key/value cache.
-                cache = self.model(input_ids[:1, :shared], use_cache=True).cache
-                cache.batch_repeat_interleave(len(token_ids))
-                kwargs["cache"] = cache  # transformers 5 name for past_key_values
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
@@ -228,6 +227,22 @@ class LocalModel:
             finish = "stop" if ended is not None or len(new) < params.max_tokens else "length"
             results.append(LocalGeneration(text, int(attention.sum()), len(kept) + (ended is not None), finish))
         return results
+
+    def _prefix_cache(self, token_ids: list[list[int]], shared: int) -> Any:
+        """The key/value cache of the prompts' common prefix, one copy per row; None where the
+        architecture's cache cannot be copied that way (then the batch runs without sharing)."""
+        import torch
+
+        # The prompts open with the same tokens (chat header, system prompt, jailbreak template):
+        # run that prefix once and hand every row a copy of its cache.
+        prefix = torch.tensor([token_ids[0][:shared]], dtype=torch.long, device=self.device)
+        try:
+            cache = self.model(input_ids=prefix, use_cache=True).cache
+            cache.batch_repeat_interleave(len(token_ids))
+        except (AttributeError, NotImplementedError, TypeError, ValueError):
+            self.share_prefix = False  # this model's cache does not support it: stop trying
+            return None
+        return cache
 
     # ---- scoring -------------------------------------------------------------------------
     def token_logprobs(self, text: str, prefix: str = "") -> list[float]:

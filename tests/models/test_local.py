@@ -172,3 +172,31 @@ def test_embedded_smollm2_loads_and_answers() -> None:
     model = Model("smol", "local/smollm2", GenerationParams(max_tokens=12))
     output = asyncio.run(model.generate([{"role": "user", "content": "What is the capital of France?"}]))
     assert "Paris" in output.text
+
+
+def test_a_model_whose_cache_cannot_be_shared_falls_back(tiny: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = tiny.local
+    params = GenerationParams(max_tokens=6)
+    system = "You are a careful assistant. Think about every request before you answer it, then answer briefly."
+    prompts = [local.render([{"role": "system", "content": system}, {"role": "user", "content": q}])
+               for q in ("Name a colour.", "Count to three, then stop.")]
+    monkeypatch.setattr(local, "share_prefix", False)
+    plain = [r.text for r in local.generate_batch(prompts, params)]
+
+    class NoCache:
+        pass
+
+    original_forward = local.model.forward
+    calls: list[bool] = []
+
+    def forward_without_cache(*args: object, **kwargs: object) -> object:
+        output = original_forward(*args, **kwargs)
+        if not calls:  # the prefix pass: an output with no cache attribute, as some architectures give
+            calls.append(True)
+            return NoCache()
+        return output
+
+    monkeypatch.setattr(local.model, "forward", forward_without_cache)
+    monkeypatch.setattr(local, "share_prefix", True)
+    assert [r.text for r in local.generate_batch(prompts, params)] == plain
+    assert calls == [True] and local.share_prefix is False  # tried once, then switched off
