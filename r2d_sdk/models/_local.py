@@ -9,6 +9,7 @@ same lock, so torch never runs two jobs on one model at once.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -279,12 +280,7 @@ def _shared_prefix_length(token_ids: list[list[int]]) -> int:
     """Tokens every prompt starts with, leaving each at least one token of its own (0 if too few)."""
     if len(token_ids) < 2:
         return 0
-    first, length = token_ids[0], min(len(ids) for ids in token_ids) - 1
-    for ids in token_ids[1:]:
-        same = 0
-        while same < length and ids[same] == first[same]:
-            same += 1
-        length = same
+    length = min(len(os.path.commonprefix(token_ids)), min(map(len, token_ids)) - 1)
     return length if length >= MIN_SHARED_PREFIX else 0
 
 

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from r2d_sdk.train._offline_data import QUOTE_CHARS
+
 Label = Literal["harmful", "benign", "sensitive-benign"]
 
 
@@ -67,7 +69,7 @@ class DistillSpec(_Strict):
     system_prompt: str | None = Field(None, description="replace the built-in safety-reasoning system prompt")
     answer_max_tokens: int = Field(160, gt=0, description="offline: new tokens for a base-model answer")
     max_answer_chars: int = Field(600, gt=40, description="offline: answers are cut at a sentence boundary")
-    quote_chars: int = Field(80, gt=10, description="offline: how much of the request the first reasoning "
+    quote_chars: int = Field(QUOTE_CHARS, gt=10, description="offline: how much of the request the first reasoning "
                                                    "step quotes")
     answer_repetition_penalty: float | None = Field(None, gt=0, description="offline: for the answers of a "
                                                                             "local model (default: its own)")
