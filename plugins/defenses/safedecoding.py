@@ -5,7 +5,9 @@ For the first m = 2 tokens, the next token is chosen from p_base + α (p_expert 
 over the candidate set: the tokens in both models' top-k, with k grown from c = 5 until c tokens
 are shared (probabilities floored at 1e-8, renormalised). The rest is ordinary decoding with the
 base model. The expert is a PEFT adapter (loaded on a private copy of the base, so the target
-is untouched) or a full local model with the same vocabulary. Local targets only.
+is untouched), a full local model with the same vocabulary, or a training run of the results
+database (`training:`; train one with `reasoning: false`, as recipes/defenses.yaml does: the
+paper's expert is the target LoRA-tuned on its refusals to harmful queries). Local targets only.
 """
 
 from __future__ import annotations
@@ -17,19 +19,39 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from r2d_plugins.defenses._common import require_local
 
-from r2d_sdk import ConfigError, Context, Defense, DefenseResult, Message, record_model_call, register
+from r2d_sdk import (
+    ConfigError,
+    Context,
+    Defense,
+    DefenseResult,
+    Message,
+    link_evaluation_run,
+    record_model_call,
+    register,
+    resolve_checkpoint,
+)
 
 
 class SafeDecodingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    expert: str = Field(description="the safety expert: a PEFT adapter folder, a model folder, or a local "
-                                    "recipe model's name")
+    expert: str | None = Field(None, description="the safety expert: a PEFT adapter folder, a model folder, or a "
+                                                 "local recipe model's name")
+    training: str | None = Field(None, description="or the name of a training run (`r2d-sdk train`, reasoning: "
+                                                   "false): its latest completed checkpoint in the results database")
+    database: str | None = Field(None, description="results database holding `training` when the run has none")
     first_m: int = Field(2, ge=0, description="tokens decoded with the expert's steering")
     alpha: float = Field(3.0, ge=0.0, description="steering strength α")
     c: int = Field(5, gt=0, description="shared candidates wanted in both models' top-k")
+
+    @model_validator(mode="after")
+    def _one_expert(self) -> SafeDecodingConfig:
+        if (self.expert is None) == (self.training is None):
+            raise ValueError("give exactly one of `expert` (adapter folder, model folder or recipe model) or "
+                             "`training` (a training run's name)")
+        return self
 
 
 def candidates(logp_base: Any, logp_expert: Any, c: int) -> list[int]:
@@ -53,13 +75,16 @@ def steer(logp_base: Any, logp_expert: Any, alpha: float, c: int) -> tuple[list[
     return tokens, torch.softmax(mixed.log(), dim=0)
 
 
-def safe_decode(base: Any, expert: Any, tokenizer: Any, prompt: str, params: Any, first_m: int, alpha: float,
-                c: int, eos_ids: set[int]) -> tuple[list[int], int, list[dict[str, Any]]]:
-    """Decode (blocking): returns (new token ids, prompt tokens, the steered steps)."""
+def steer_prefix(base: Any, expert: Any, tokenizer: Any, prompt: str, params: Any, first_m: int, alpha: float,
+                 c: int, eos_ids: set[int]) -> tuple[list[int], list[int], list[dict[str, Any]]]:
+    """The steered first tokens (blocking): (prompt ids, up to `first_m` new ids, the steered steps).
+
+    Stops early at an end-of-sequence token; the caller decodes the rest with the base model.
+    """
     import torch
 
-    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(base.device)
-    prompt_tokens = ids.shape[1]
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids], device=base.device)
     new: list[int] = []
     steps: list[dict[str, Any]] = []
     generator = torch.Generator().manual_seed(params.seed or 0)
@@ -74,23 +99,10 @@ def safe_decode(base: Any, expert: Any, tokenizer: Any, prompt: str, params: Any
                           "p_base": float(logp_base[token].exp()), "p_expert": float(logp_expert[token].exp()),
                           "p_steered": float(probs[pick]), "base_top": tokenizer.decode([int(logp_base.argmax())])})
             new.append(token)
-            ids = torch.cat([ids, torch.tensor([[token]], device=ids.device)], dim=1)
             if token in eos_ids:
-                return new, prompt_tokens, steps
-        remaining = params.max_tokens - len(new)
-        if remaining > 0:
-            kwargs: dict[str, Any] = {"max_new_tokens": remaining, "pad_token_id": tokenizer.pad_token_id}
-            if params.temperature > 0:
-                kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
-            else:
-                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if params.repetition_penalty is not None:
-                kwargs["repetition_penalty"] = params.repetition_penalty
-            output = base.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
-            rest = output[0, ids.shape[1]:].tolist()
-            ended = next((i for i, t in enumerate(rest) if t in eos_ids), None)
-            new += rest if ended is None else rest[: ended + 1]
-    return new, prompt_tokens, steps
+                break
+            ids = torch.cat([ids, torch.tensor([[token]], device=ids.device)], dim=1)
+    return list(prompt_ids), new, steps
 
 
 def eos_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -111,9 +123,24 @@ class SafeDecoding(Defense):
     def __init__(self, config: BaseModel | None = None, context: Context | None = None) -> None:
         super().__init__(config, context)
         self.expert: Any = None
+        self.expert_info: dict[str, Any] = {}
+
+    def _expert_folder(self) -> str:
+        """The expert's spec; a training run's name becomes its checkpoint folder (and is linked)."""
+        if self.config.training is None:
+            return str(self.config.expert)
+        store = getattr(self.model, "cache", None)  # the run's results database, when run by the runner
+        ref = resolve_checkpoint(None, self.config.training,
+                                 store if self.config.database is None and hasattr(store, "engine") else None,
+                                 self.config.database)
+        # `training_run_id` is the key the defense_training_runs view reads: one join from an ASR to the expert.
+        self.expert_info = {"training": ref.name, "training_run_id": ref.training_run_id,
+                            "expert_checkpoint": ref.path, "expert_checkpoint_hash": ref.checkpoint_hash}
+        link_evaluation_run(store, self.context.run_id, ref.training_run_id)
+        return ref.path
 
     def _load_expert(self) -> Any:
-        spec = self.config.expert
+        spec = self._expert_folder()
         base = self.model.local
         expert: Any
         if spec in self.context.models:
@@ -149,15 +176,25 @@ class SafeDecoding(Defense):
             await self.setup()
         local, params = self.model.local, self.model.defaults
         started = time.perf_counter()
-        new, prompt_tokens, steps = await asyncio.to_thread(
-            safe_decode, local.model, self.expert, local.tokenizer, local.render(messages), params,
-            self.config.first_m, self.config.alpha, self.config.c, eos_ids(local.model, local.tokenizer))
+        ends = eos_ids(local.model, local.tokenizer)
+        prompt_ids, new, steps = await asyncio.to_thread(
+            steer_prefix, local.model, self.expert, local.tokenizer, local.render(messages), params,
+            self.config.first_m, self.config.alpha, self.config.c, ends)
+        prompt_tokens, completion_tokens, remaining = len(prompt_ids), len(new), params.max_tokens - len(new)
+        if new and new[-1] in ends:
+            new = new[:-1]  # the steered tokens already ended the answer
+        elif remaining > 0:
+            # The rest is plain decoding by the base, through the target's batcher: the tails of
+            # concurrent samples share batches, and they continue from the exact steered token ids.
+            rest = await local.generate_prompt(prompt_ids + new, params.merged(max_tokens=remaining))
+            new, completion_tokens = new + rest.token_ids, completion_tokens + rest.completion_tokens
         text = local.tokenizer.decode(new, skip_special_tokens=True).strip()
         latency = (time.perf_counter() - started) * 1000
         settings = {"first_m": self.config.first_m, "alpha": self.config.alpha, "c": self.config.c}
-        record_model_call(self.model, list(messages), text, prompt_tokens=prompt_tokens, completion_tokens=len(new),
+        record_model_call(self.model, list(messages), text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                           latency_ms=latency, finish_reason="safedecoding", params=params.model_dump(exclude_none=True))
-        expert = SimpleNamespace(name=f"{self.model.name}:expert", model_id=f"safedecoding-expert:{self.config.expert}")
+        expert_id = self.config.expert or f"training:{self.config.training}"
+        expert = SimpleNamespace(name=f"{self.model.name}:expert", model_id=f"safedecoding-expert:{expert_id}")
         record_model_call(expert, list(messages), None, prompt_tokens=sum(prompt_tokens + i for i in range(len(steps))),
                           completion_tokens=len(steps), finish_reason="expert-steps", params=settings)
-        return DefenseResult(text, info={**settings, "steps": steps})
+        return DefenseResult(text, info={**settings, **self.expert_info, "steps": steps})

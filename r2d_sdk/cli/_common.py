@@ -40,6 +40,13 @@ def friendly_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def limit_datasets(loaded: Any, limit: int | None) -> None:
+    """`--limit N`: keep only the first N items of each of the recipe's datasets."""
+    if limit is not None:
+        for spec in loaded.recipe.datasets:
+            spec.limit = min(spec.limit or limit, limit)
+
+
 def check_recipe(loaded: Any, load_data: bool = True) -> list[str]:
     """Check a loaded recipe as far as can be done without running it; nothing is written.
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from r2d_sdk._version import __version__
-from r2d_sdk.cli._common import check_recipe, db_option, friendly_errors, open_store
+from r2d_sdk.cli._common import check_recipe, db_option, friendly_errors, limit_datasets, open_store
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,9 +50,7 @@ def run(recipe: Path, db: str | None, resume: str | None, limit: int | None, con
     from r2d_sdk.run import Interrupted, execute
 
     loaded = load_recipe(recipe)
-    if limit is not None:
-        for spec in loaded.recipe.datasets:
-            spec.limit = min(spec.limit or limit, limit)
+    limit_datasets(loaded, limit)
     if concurrency is not None:
         loaded.recipe.concurrency = concurrency
     check_recipe(loaded)  # a bad recipe fails here, before the database is even created

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from r2d_sdk.cli._common import db_option, friendly_errors, open_store
+from r2d_sdk.cli._common import check_recipe, db_option, friendly_errors, limit_datasets, open_store
 
 
 @click.command()
@@ -19,9 +19,11 @@ from r2d_sdk.cli._common import db_option, friendly_errors, open_store
 @click.option("--only", multiple=True, metavar="NAME", help="Train only this configuration (repeatable).")
 @click.option("--force", is_flag=True, help="Retrain even if this configuration was trained on the same data.")
 @click.option("--run", "then_run", is_flag=True, help="Then run the recipe's evaluation grid (`r2d-sdk run`).")
+@click.option("--limit", type=int, default=None, help="With --run: evaluate only the first N items of each dataset.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
-def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then_run: bool, quiet: bool) -> None:
+def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then_run: bool, limit: int | None,
+          quiet: bool) -> None:
     """Train the recipe's `train:` configurations (R2D: SFT + Contrastive Pivot Optimization).
 
     Each configuration becomes a row of `training_runs` in the results database, with its
@@ -31,7 +33,12 @@ def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then
     from r2d_sdk.recipe import load_recipe
     from r2d_sdk.train._pipeline import process_state, run_training
 
+    if limit is not None and not then_run:
+        raise click.UsageError("--limit applies to the evaluation: add --run (or use `r2d-sdk run --limit`)")
     loaded = load_recipe(recipe)
+    limit_datasets(loaded, limit)
+    if then_run:
+        check_recipe(loaded)  # a bad evaluation grid fails now, not after the training
     state = process_state()
     store = open_store(db, loaded.recipe.database) if state.is_main_process else None
     outcomes = run_training(loaded, store, list(only) or None, force=force, progress=not quiet)

@@ -39,14 +39,14 @@ def render_prompt(tokenizer: Any, prompt: str, prompt_format: PromptFormat = "ch
 
 
 def encode(trajectory: Trajectory, tokenizer: Any, with_pivots: bool = True, prompt_format: PromptFormat = "chat",
-           max_length: int = 1024) -> Example | None:
+           max_length: int = 1024, reasoning: bool = True) -> Example | None:
     """Tokenise one trajectory; None when its prompt alone does not fit in `max_length`.
 
     Prompt and response are tokenised separately (as at inference, where the prompt is
     encoded and the response generated), then joined; an over-long response is cut at the end.
     """
     prompt_text = render_prompt(tokenizer, trajectory.prompt, prompt_format)
-    response_text = trajectory.output_text(with_pivots)
+    response_text = trajectory.output_text(with_pivots, reasoning)
     if prompt_format == "vicuna":
         response_text = " " + response_text
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]

@@ -109,13 +109,15 @@ def generate_heldout(trainer: R2DTrainer) -> dict[str, Any]:
         ids = row.tolist()
         done = tokenizer.eos_token_id in ids
         text = tokenizer.decode(ids[: ids.index(tokenizer.eos_token_id)] if done else ids, skip_special_tokens=False)
+        finished += done
+        samples.append({"label": trajectory.label, "prompt": trajectory.prompt[:200], "output": text[:600]})
+        if not spec.reasoning:
+            continue  # plain SFT: no pivots to look for
         found = _PIVOT.findall(text)
         expected_first = trajectory.steps[0].pivot if trajectory.steps else trajectory.answer_pivot
         emitted += bool(found)
         first_match += bool(found) and found[0] == expected_first
         final_match += done and bool(found) and found[-1] == trajectory.answer_pivot
-        finished += done
-        samples.append({"label": trajectory.label, "prompt": trajectory.prompt[:200], "output": text[:600]})
     n = len(chosen)
-    return {"emit_rate": emitted / n, "first_pivot_match": first_match / n, "final_pivot_match": final_match / n,
-            "finished_rate": finished / n, "n_generated": n, "samples": samples}
+    pivots = {"emit_rate": emitted / n, "first_pivot_match": first_match / n, "final_pivot_match": final_match / n}
+    return {**(pivots if spec.reasoning else {}), "finished_rate": finished / n, "n_generated": n, "samples": samples}

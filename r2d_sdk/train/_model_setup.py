@@ -50,12 +50,12 @@ def _module_name(model: Any, module: Any) -> str | None:
 
 
 def prepare_model(model: Any, tokenizer: Any, spec: TrainSpec) -> tuple[Any, list[int]]:
-    """Add the tokens, then wrap for LoRA or leave whole for full fine-tuning.
+    """Add the tokens (R2D format only), then wrap for LoRA or leave whole for full fine-tuning.
 
     Returns the model to train and the ids of the added tokens' rows (empty when the
-    tokenizer already had every token).
+    tokenizer already had every token, or when `spec.reasoning` is false and none are needed).
     """
-    added = add_pivot_tokens(model, tokenizer)
+    added = add_pivot_tokens(model, tokenizer) if spec.reasoning else []
     new_rows = sorted(token_id(tokenizer, t) for t in added)
     if spec.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -76,12 +76,12 @@ def prepare_model(model: Any, tokenizer: Any, spec: TrainSpec) -> tuple[Any, lis
     if spec.lora.train_embeddings:
         # The paper trains embeddings and LM head fully beside the adapters.
         options["modules_to_save"] = [m for m in (embed, head) if m]
-    else:
+    elif spec.reasoning:
         all_rows = [token_id(tokenizer, t) for t in ADDED_TOKENS]
         options["trainable_token_indices"] = {embed: all_rows}
     config = LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout,
                         target_modules=list(spec.lora.target_modules), bias="none", task_type="CAUSAL_LM",
-                        ensure_weight_tying=tied, **options)
+                        ensure_weight_tying=tied and bool(options), **options)  # adapters alone tie nothing
     model = get_peft_model(model, config)
     if spec.gradient_checkpointing:
         model.enable_input_require_grads()

@@ -25,6 +25,7 @@ from typing import Any
 
 from r2d_sdk._errors import ConfigError, ModelCallError, R2DError
 from r2d_sdk.train import _offline_templates as T
+from r2d_sdk.train import _offline_wrappers as W
 from r2d_sdk.train._seed_prompts import BENIGN, HARMFUL, SENSITIVE_BENIGN, SeedPrompt, load_prompts
 from r2d_sdk.train._trajectory import PIVOTS, RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE, Step, Trajectory
 
@@ -127,8 +128,9 @@ async def build_offline_trajectories_async(
         model: Any = None, prompts: Sequence[SeedPrompt] | None = None, seed: int = 0, *,
         sources: Sequence[Any] | None = None, limit: int | None = None, exclude_evaluation: bool = True,
         max_answer_chars: int = 600, answer_max_tokens: int = 160, concurrency: int = 32,
-        repetition_penalty: float | None = None, quote_chars: int = QUOTE_CHARS, stats: Counter[str] | None = None,
-        progress: Callable[[int, int], None] | None = None, fail_if_no_answers: bool = True) -> list[Trajectory]:
+        repetition_penalty: float | None = None, quote_chars: int = QUOTE_CHARS, wrap_fraction: float = 0.0,
+        stats: Counter[str] | None = None, progress: Callable[[int, int], None] | None = None,
+        fail_if_no_answers: bool = True) -> list[Trajectory]:
     """Async form of `build_offline_trajectories` (same arguments)."""
     if prompts is None:
         prompts, _ = load_prompts(sources or [{"source": "seed"}], seed, limit, exclude_evaluation)
@@ -144,7 +146,11 @@ async def build_offline_trajectories_async(
     if progress is not None:
         progress(0, len(prompts))
 
-    async def one(prompt: SeedPrompt) -> Trajectory | None:
+    if not 0.0 <= wrap_fraction <= 1.0:
+        raise ConfigError(f"wrap_fraction must lie between 0 and 1, not {wrap_fraction}",
+                          fix="give the share of prompts that also appear inside a jailbreak-style wrapper")
+
+    async def one(prompt: SeedPrompt) -> list[Trajectory]:
         rng = prompt_rng(seed, prompt)
         harm, reason = harm_of(prompt, rng)  # drawn for every prompt, so the stream is the same per label
         steps = _steps(prompt, rng, harm, quote_chars)
@@ -156,20 +162,44 @@ async def build_offline_trajectories_async(
         if progress is not None:
             progress(1, len(prompts))
         if answer is None:
-            return None
+            return []
         stats[prompt.label] += 1
         label = HARMFUL if prompt.label == HARMFUL else BENIGN
         meta = {"prompt_id": prompt.id, "kind": prompt.label, "category": prompt.category, "builder": "offline"}
         if prompt.framing:
             meta["framing"] = prompt.framing
-        return Trajectory(prompt.prompt, steps, answer, SAFE, label, prompt.source, prompt.input, meta)
+        built = [Trajectory(prompt.prompt, steps, answer, SAFE, label, prompt.source, prompt.input, meta)]
+        wrapped = _wrapped(prompt, seed, wrap_fraction, steps)
+        if wrapped is not None:
+            instruction, wrapped_steps, wrapper = wrapped
+            stats["wrapped"] += 1
+            built.append(Trajectory(instruction, wrapped_steps, answer, SAFE, label, prompt.source, "",
+                                    {**meta, "wrapper": wrapper}))
+        return built
 
     built = await asyncio.gather(*(one(p) for p in prompts))
     stats.update(outcomes)
     if fail_if_no_answers and needs_answers and outcomes["answered"] == 0 and outcomes["call_error"]:
         raise R2DError(f"every answer call failed ({outcomes['call_error']} errors)",
                        fix="check the answer model: run `r2d-sdk runs show latest` or its model string")
-    return [t for t in built if t is not None]
+    return [t for group in built for t in group]
+
+
+def _wrapped(prompt: SeedPrompt, seed: int, fraction: float, steps: list[Step]
+             ) -> tuple[str, list[Step], int] | None:
+    """The prompt inside a jailbreak-style wrapper, or None (a share `fraction` of prompts get one).
+
+    The reasoning is the unwrapped prompt's, opened by a note that the frame is only a frame: the
+    quote in the first step is the request found inside it. The answer stays the same (a refusal
+    for a harmful request, the base model's answer for a benign one), so the wrapper alone never
+    decides. A separate random stream: turning wrapping on leaves every other trajectory as it was.
+    """
+    rng = random.Random(f"wrap:{seed}:{prompt.source}:{prompt.id}:{prompt.text}")
+    if fraction <= 0 or rng.random() >= fraction:
+        return None
+    wrapper = rng.randrange(len(W.WRAPPERS))
+    first = Step(f"{rng.choice(W.WRAPPED_NOTE)} {steps[0].text}", steps[0].pivot)
+    return W.WRAPPERS[wrapper].format(request=prompt.text), [first, *steps[1:]], wrapper
 
 
 async def _answer(model: Any, prompt: SeedPrompt, max_chars: int, overrides: dict[str, Any],
@@ -205,6 +235,8 @@ def build_offline_trajectories(model: Any = None, prompts: Sequence[SeedPrompt] 
             sentence boundary, default 600), answer_max_tokens (160), concurrency (32),
             repetition_penalty (local models; default: the model's own setting), quote_chars
             (how much of the request the first reasoning step quotes; default 80 characters),
+            wrap_fraction (the share of prompts that also get a second trajectory inside a
+            jailbreak-style wrapper, harmful and benign alike; default 0),
             stats (a Counter that receives counts: answered, refused_benign, empty_answer,
             call_error, and per label), progress (an (advance, total) callback),
             fail_if_no_answers (raise R2DError when every answer call failed; default true).

@@ -57,6 +57,10 @@ class TrainSpec(_Strict):
     base: str = Field("target", description="name of a local model in the recipe's `models:`")
     data: TrainDataSpec
     with_pivots: bool = Field(True, description="false strips the pivots (the 'w/o Pivot' ablation)")
+    reasoning: bool = Field(True, description="false trains on the final answer alone: no <think> block, no "
+                                              "pivots, no tokens added, so the vocabulary stays the base's "
+                                              "(plain SFT, e.g. SafeDecoding's safety expert); CPO then has "
+                                              "nothing to contrast")
     lambda_cpo: float = Field(1.0, ge=0.0, description="weight of Contrastive Pivot Optimization (0: w/o CPO)")
     cpo_reduction: Literal["mean", "paper"] = "mean"
     rethink_negative: Literal["[SAFE]", "[UNSAFE]"] | None = Field(

@@ -44,6 +44,11 @@ class PivotIds:
                 THINK_CLOSE: self.think_close}
 
 
+# Training without reasoning (plain SFT) adds no tokens: ids that no token has, so the loss and
+# the held-out checks find no pivot position and CPO contributes nothing.
+NO_PIVOTS = PivotIds(-1, -1, -1, -1, -1)
+
+
 def token_id(tokenizer: Any, token: str) -> int:
     """The id of `token` as one vocabulary entry; an error if the tokenizer splits it."""
     vocab = tokenizer.get_vocab()

@@ -22,7 +22,7 @@ from r2d_sdk.train._evaluate import evaluate_heldout, generate_heldout
 from r2d_sdk.train._losses import IGNORE_INDEX, r2d_loss
 from r2d_sdk.train._model_setup import load_base, parameter_groups, prepare_model
 from r2d_sdk.train._spec import TrainSpec
-from r2d_sdk.train._tokens import pivot_ids
+from r2d_sdk.train._tokens import NO_PIVOTS, pivot_ids
 from r2d_sdk.train._trajectory import Trajectory
 
 # (split, rows): called on the main process with step metrics ("train") or held-out results ("heldout").
@@ -111,7 +111,7 @@ class R2DTrainer:
         lora_bf16 = self.bf16 and spec.finetune == "lora"  # a frozen base may sit in bf16
         model, self.tokenizer = load_base(base_ref, lora_bf16)
         model, new_rows = prepare_model(model, self.tokenizer, spec)
-        self.pivots = pivot_ids(self.tokenizer)
+        self.pivots = pivot_ids(self.tokenizer) if spec.reasoning else NO_PIVOTS
         self.train_examples = self._encode(train_set)
         self.heldout_examples = self._encode(heldout_set)
         self.heldout_set = list(heldout_set)
@@ -141,8 +141,8 @@ class R2DTrainer:
         self.step = 0
 
     def _encode(self, trajectories: Sequence[Trajectory]) -> list[Example]:
-        encoded = (encode(t, self.tokenizer, self.spec.with_pivots, self.spec.prompt_format, self.spec.max_length)
-                   for t in trajectories)
+        encoded = (encode(t, self.tokenizer, self.spec.with_pivots, self.spec.prompt_format, self.spec.max_length,
+                          self.spec.reasoning) for t in trajectories)
         return [e for e in encoded if e is not None]
 
     # ---- the loop --------------------------------------------------------------------------
@@ -255,7 +255,8 @@ class R2DTrainer:
             if self.spec.finetune == "lora" and self.spec.merge:
                 model = model.merge_and_unload()
             info = {**self.export_info, "name": self.spec.name, "prompt_format": self.spec.prompt_format,
-                    "with_pivots": self.spec.with_pivots, "pivots": self.pivots.by_string()}
+                    "reasoning": self.spec.reasoning, "with_pivots": self.spec.with_pivots and self.spec.reasoning,
+                    "pivots": self.pivots.by_string() if self.spec.reasoning else {}}
             exported, digest = export_model(model, self.tokenizer, self.output_dir, info)
             path = str(exported.resolve())
         accelerator.wait_for_everyone()

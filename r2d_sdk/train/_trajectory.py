@@ -58,14 +58,19 @@ class Trajectory:
         """What the user asked: instruction and input joined as the paper's code does."""
         return f"{self.instruction}\n\n{self.input}" if self.input else self.instruction
 
-    def output_text(self, with_pivots: bool = True) -> str:
-        """The model's side: reasoning in <think>…</think>, then the answer, pivots after each part."""
+    def output_text(self, with_pivots: bool = True, reasoning: bool = True) -> str:
+        """The model's side: reasoning in <think>…</think>, then the answer, pivots after each part.
+
+        `reasoning=False` gives the answer alone, without pivots (plain supervised fine-tuning).
+        """
         def tag(pivot: str) -> str:
             return f" {pivot}" if with_pivots else ""
 
         def text(value: str) -> str:  # an imported answer may hold pivots of its own (one per sentence)
             return value.strip() if with_pivots else _INNER_PIVOT.sub("", value).strip()
 
+        if not reasoning:
+            return _INNER_PIVOT.sub("", self.answer).strip()
         steps = "\n\n".join(f"{text(s.text)}{tag(s.pivot)}" for s in self.steps)
         return f"{THINK_OPEN}\n{steps} {THINK_CLOSE}\n\n{text(self.answer)}{tag(self.answer_pivot)}"
 

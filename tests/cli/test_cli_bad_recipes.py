@@ -80,3 +80,15 @@ def test_exit_codes_in_a_real_process(write_recipe: Callable[..., Path], r2d_sdk
     assert failed.stderr.startswith(f"error: {bad} is not a valid recipe") and "seed:" in failed.stderr
     assert "Traceback" not in failed.stderr and failed.stdout == ""
     assert _no_databases(tmp_path) == []
+
+
+def test_train_limit_needs_run_and_a_bad_grid_fails_before_training(write_recipe: Callable[..., Path],
+                                                                      tmp_path: Path) -> None:
+    path = write_recipe()
+    result = CliRunner().invoke(cli, ["train", str(path), "--limit", "1"])
+    assert result.exit_code == 2 and "--limit applies to the evaluation: add --run" in result.output
+    # With --run the evaluation grid is checked first: a broken grid costs no training.
+    bad = write_recipe(attacks="[nope-attack]", name="bad.yaml")
+    result = CliRunner().invoke(cli, ["train", str(bad), "--run", "--limit", "1"])
+    assert result.exit_code == 2 and "unknown attack 'nope-attack'" in result.output, result.output
+    assert _no_databases(tmp_path) == []

@@ -94,6 +94,31 @@ def test_offline_builder_varies_its_wording() -> None:
         build_offline_trajectories(None, load_seed_prompts(["benign"])[:2])
 
 
+def test_wrapped_copies_keep_reasoning_answer_and_label_and_quote_the_inner_request() -> None:
+    from r2d_sdk.train._offline_wrappers import WRAPPERS
+
+    harmful = load_seed_prompts(["harmful"])[:40]
+    plain = build_offline_trajectories(None, harmful, seed=0)
+    assert build_offline_trajectories(None, harmful, seed=0, wrap_fraction=0.0) == plain
+    stats: Counter[str] = Counter()
+    both = build_offline_trajectories(None, harmful, seed=0, wrap_fraction=0.5, stats=stats)
+    originals = [t for t in both if "wrapper" not in t.meta]
+    wrapped = [t for t in both if "wrapper" in t.meta]
+    assert originals == plain  # wrapping adds copies and changes nothing else
+    assert 10 <= len(wrapped) == stats["wrapped"] <= 30 and len({t.meta["wrapper"] for t in wrapped}) >= 4
+    by_id = {t.meta["prompt_id"]: t for t in plain}
+    for copy in wrapped:
+        original = by_id[copy.meta["prompt_id"]]
+        assert copy.instruction == WRAPPERS[copy.meta["wrapper"]].format(request=original.instruction)
+        assert (copy.answer, copy.label, copy.answer_pivot) == (original.answer, original.label, original.answer_pivot)
+        assert [s.pivot for s in copy.steps] == [s.pivot for s in original.steps] == [UNSAFE, SAFE]
+        # The first step notes the frame, then reasons about the request inside it (its quote).
+        assert copy.steps[0].text.endswith(original.steps[0].text) and copy.steps[0].text != original.steps[0].text
+        assert quote(original.instruction) in copy.steps[0].text
+    with pytest.raises(ConfigError, match="wrap_fraction"):
+        build_offline_trajectories(None, harmful, wrap_fraction=1.5)
+
+
 def test_parse_teacher_reply() -> None:
     trajectory = parse_teacher_reply(PROMPT, GOOD_REPLY, "teacher")
     assert [s.pivot for s in trajectory.steps] == [SAFE, RETHINK, SAFE]

@@ -98,3 +98,29 @@ def test_file_source_and_global_limit(tmp_path: Path) -> None:
                             exclude_evaluation=False)
     assert again == prompts  # the shuffle is seeded
     assert len(Counter(p.label for p in prompts)) == 3  # a limit samples across labels, not the first N
+
+
+def test_wrappers_do_not_overlap_the_replayed_attack_prompts(data_dir: Path) -> None:
+    import json
+
+    from r2d_sdk.train._offline_wrappers import WRAPPERS
+
+    artifacts = data_dir / "jbb-artifacts" / "attack-artifacts"
+    prompts = [j["prompt"] for path in sorted(artifacts.rglob("*.json"))
+               for j in json.loads(path.read_text()).get("jailbreaks", []) if j.get("prompt")]
+    assert len(prompts) > 500
+    frames = [w.replace("{request}", "") for w in WRAPPERS]
+    # Whole attack prompts (frame + goal) and their frames alone, the goal cut out where it is quoted.
+    overlaps = find_overlaps(frames, prompts)
+    assert overlaps == [], "\n".join(f"{o.prompt[:60]!r} ~ {o.reference[:80]!r}" for o in overlaps)
+    planted = [*frames, prompts[3], prompts[250] + " please"]
+    assert {o.prompt for o in find_overlaps(planted, prompts)} == set(planted[len(frames):])
+    # Nor do they borrow a passage: no run of 8 words of a frame appears in any attack prompt.
+    def shingles(text: str) -> set[tuple[str, ...]]:
+        words = normalise(text).split()
+        return {tuple(words[i:i + 8]) for i in range(len(words) - 7)}
+
+    attack_shingles = set().union(*(shingles(p) for p in prompts))
+    for frame in frames:
+        assert not shingles(frame) & attack_shingles, frame[:60]
+    assert shingles(prompts[3]) & attack_shingles  # the check is live

@@ -169,3 +169,34 @@ def test_train_layers_freezes_the_lower_layers(tiny_model_dir: Path, tmp_path: P
     # Untied: the LM head learns, the input embeddings the frozen layers read stay as they were.
     assert "model.norm.weight" in changed and "lm_head.weight" in changed
     assert "model.embed_tokens.weight" not in changed
+
+
+def test_training_without_reasoning_learns_the_answer_alone_with_the_base_vocabulary(tiny_model_dir: Path,
+                                                                                     tmp_path: Path) -> None:
+    # SafeDecoding's safety expert: plain SFT, no tokens added, so it mixes with the base token by token.
+    from transformers import AutoConfig
+
+    config = spec(reasoning=False, finetune="lora", lora={"r": 4, "alpha": 8, "train_embeddings": False},
+                  max_steps=2, eval_generate=2, learning_rate=1e-2)
+    logged: list[tuple[str, dict]] = []
+    trainer = R2DTrainer(config, str(tiny_model_dir), TRAIN, HELDOUT, tmp_path / "plain", progress=False,
+                         log=lambda split, rows: logged.extend((split, r) for r in rows))
+    base_vocab = AutoConfig.from_pretrained(tiny_model_dir).vocab_size
+    assert len(trainer.tokenizer) == base_vocab and "[SAFE]" not in trainer.tokenizer.get_vocab()
+    # The labels are the answer and EOS alone: no <think>, no pivots.
+    example = trainer.train_examples[0]
+    answer = trainer.tokenizer.decode([t for t in example.labels if t >= 0], skip_special_tokens=True)
+    assert answer == TRAIN[0].answer
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    result = trainer.train()
+    rows = [r for s, r in logged if s == "train"]
+    assert all(r["cpo"] == 0 and r["pivot_acc"] is None and r["loss"] == pytest.approx(r["ce"]) for r in rows)
+    heldout = [r for s, r in logged if s == "heldout"][-1]
+    assert "emit_rate" not in heldout and heldout["n_generated"] == 2
+    info = json.loads((Path(result.checkpoint_path or "") / CHECKPOINT_INFO).read_text())
+    assert info["reasoning"] is False and info["pivots"] == {}
+    from transformers import AutoModelForCausalLM
+
+    exported = AutoModelForCausalLM.from_pretrained(result.checkpoint_path)
+    assert exported.get_output_embeddings().weight.shape[0] == base_vocab

@@ -53,6 +53,8 @@ def test_output_text_has_the_papers_layout() -> None:
     assert "say why. [SAFE] </think>\n\nI can't help" in text and text.endswith("illegal. [SAFE]")
     plain = HARMFUL.output_text(with_pivots=False)
     assert "[" not in plain and plain.endswith("illegal.")
+    answer_only = HARMFUL.output_text(reasoning=False)  # plain SFT (SafeDecoding's expert): the answer alone
+    assert answer_only == HARMFUL.answer and answer_only.startswith("I can't help")
 
 
 def test_parses_a_real_looking_multi_step_paper_output() -> None:

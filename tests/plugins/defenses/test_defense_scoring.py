@@ -9,7 +9,7 @@ import pytest
 from defense_fakes import ScriptedModel, build
 from r2d_plugins.defenses._wordnet import WordNet
 from r2d_plugins.defenses.remove_non_dictionary import keep_dictionary_words
-from r2d_plugins.defenses.safedecoding import candidates, safe_decode, steer
+from r2d_plugins.defenses.safedecoding import candidates, steer, steer_prefix
 from r2d_plugins.defenses.synonym_substitution import substitute
 
 from r2d_sdk import ConfigError, GenerationParams, Model, user
@@ -68,20 +68,33 @@ def test_steer_by_hand() -> None:
     assert probs.tolist() == pytest.approx([0.0, 0.3 / 1.35, 1.05 / 1.35], abs=1e-6)
 
 
-def test_an_expert_equal_to_the_base_changes_nothing(tiny: Model) -> None:
+async def test_an_expert_equal_to_the_base_changes_nothing(tiny: Model) -> None:
+    # Steered tokens, then the tail through the target's batcher: greedy decoding, token for token.
     import torch
 
+    from r2d_sdk import Context, create
+
     local = tiny.local
-    prompt = local.render([user("Tell me a story")])
-    params = GenerationParams(max_tokens=6)
-    new, prompt_tokens, steps = safe_decode(local.model, local.model, local.tokenizer, prompt, params, 2, 3.0, 5,
-                                            set())
-    ids = local.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    guard = create("defense", "safedecoding", {"expert": "target"},
+                   Context(models={"target": tiny})).bind(tiny)  # type: ignore[attr-defined]
+    result = await guard.respond([user("Tell me a story")])
+    ids = local.tokenizer(local.render([user("Tell me a story")]), return_tensors="pt",
+                          add_special_tokens=False)["input_ids"]
     with torch.inference_mode():
-        greedy = local.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
+        greedy = local.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False,
                                       pad_token_id=local.tokenizer.pad_token_id)
-    assert new == greedy[0, ids.shape[1]:].tolist() and prompt_tokens == ids.shape[1]
-    assert len(steps) == 2 and all(s["candidates"] >= 5 for s in steps)
+    assert result.response == local.tokenizer.decode(greedy[0, ids.shape[1]:], skip_special_tokens=True).strip()
+    assert len(result.info["steps"]) == 2 and all(s["candidates"] >= 5 for s in result.info["steps"])
+
+
+def test_steering_stops_at_an_end_token(tiny: Model) -> None:
+    local = tiny.local
+    prompt = local.render([user("Hi")])
+    greedy_first = int(local.model(local.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+                                   ["input_ids"]).logits[0, -1].argmax())
+    prompt_ids, new, steps = steer_prefix(local.model, local.model, local.tokenizer, prompt, GenerationParams(),
+                                          2, 3.0, 5, {greedy_first})
+    assert new == [greedy_first] and len(steps) == 1 and prompt_ids == local.tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
 async def test_safedecoding_with_a_lora_expert_leaves_the_target_untouched(tiny: Model, tmp_path: Path) -> None:
@@ -110,6 +123,60 @@ async def test_safedecoding_with_a_lora_expert_leaves_the_target_untouched(tiny:
 async def test_safedecoding_needs_a_local_target() -> None:
     with pytest.raises(ConfigError, match="local model"):
         await build("safedecoding", ScriptedModel("x"), {"expert": "somewhere"}).setup()
+
+
+def test_safedecoding_takes_exactly_one_expert() -> None:
+    from r2d_sdk import create
+
+    for args in ({}, {"expert": "a", "training": "b"}):
+        with pytest.raises(ConfigError, match="exactly one of `expert`"):
+            create("defense", "safedecoding", args)
+
+
+def test_safedecoding_expert_from_a_training_run_is_linked_to_the_evaluation(tiny_model_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    import asyncio
+    import json
+
+    import torch
+    from sqlalchemy import text
+    from transformers import AutoModelForCausalLM
+
+    from r2d_sdk import R2DError
+    from r2d_sdk.recipe import parse_recipe
+    from r2d_sdk.run import execute
+    from r2d_sdk.store import Store, TrainingRuns
+
+    expert = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        expert.get_output_embeddings().weight.mul_(1.5)  # an expert that differs from the base
+    expert.save_pretrained(tmp_path / "expert")
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    recipe = f"""
+name: safedecoding-eval
+models:
+  target: {{model: "local/{tiny_model_dir}"}}
+dataset: {{name: jbb-harmful, limit: 2}}
+defenses:
+  - {{name: safedecoding, args: {{training: expert}}}}
+judges: [refusal-string]
+generation: {{max_tokens: 4}}
+"""
+    with pytest.raises(R2DError, match="no completed training run named 'expert'") as missing:
+        asyncio.run(execute(parse_recipe(recipe), store))
+    assert "r2d-sdk train" in (missing.value.fix or "")
+    runs = TrainingRuns(store)
+    training_id = runs.create("expert", f"local/{tiny_model_dir}", {}, "c" * 64, "d" * 64, None, 1, 1, 1)
+    runs.finish(training_id, "completed", str(tmp_path / "expert"), "h" * 64, {})
+    result = asyncio.run(execute(parse_recipe(recipe), store))
+    assert result.samples == {"ok": 2}
+    with store.engine.connect() as connection:
+        linked = connection.execute(text("SELECT defense, training_run_id, n_samples FROM defense_training_runs"))
+        assert [tuple(r) for r in linked] == [("safedecoding", training_id, 2)]
+        infos = [json.loads(r[0]) if isinstance(r[0], str) else r[0]
+                 for r in connection.execute(text("SELECT defense_info_json FROM samples"))]
+    assert all(i["expert_checkpoint"] == str((tmp_path / "expert").resolve()) and len(i["steps"]) == 2
+               for i in infos)
 
 
 # ---- word lists -----------------------------------------------------------------------------
