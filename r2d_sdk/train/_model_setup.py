@@ -143,7 +143,7 @@ class RowLearningRate:
         import torch
 
         self.weights = weights
-        self.rows = torch.tensor(rows, dtype=torch.long)
+        self.rows = torch.tensor(rows, dtype=torch.long, device=weights[0].device if weights else None)
         self.shadows = [torch.nn.Parameter(w.detach()[self.rows].clone().float()) for w in weights]
 
     def before_step(self) -> None:

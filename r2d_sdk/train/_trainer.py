@@ -111,6 +111,9 @@ class R2DTrainer:
         lora_bf16 = self.bf16 and spec.finetune == "lora"  # a frozen base may sit in bf16
         model, self.tokenizer = load_base(base_ref, lora_bf16)
         model, new_rows = prepare_model(model, self.tokenizer, spec)
+        # On the training device before the optimizer sees it: the new rows' shadow parameters are
+        # made from the weights and must live beside them (a fused AdamW takes one device).
+        model.to(self.accelerator.device)
         self.pivots = pivot_ids(self.tokenizer) if spec.reasoning else NO_PIVOTS
         self.train_examples = self._encode(train_set)
         self.heldout_examples = self._encode(heldout_set)

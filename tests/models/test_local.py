@@ -134,7 +134,7 @@ def test_token_logprobs_match_a_forward_pass(tiny: Model) -> None:
     logprobs = local.token_logprobs(" world", prefix="Hello")
     ids = local.tokenizer("Hello world", add_special_tokens=False)["input_ids"]
     with torch.inference_mode():
-        logits = local.model(torch.tensor([ids])).logits[0]
+        logits = local.model(torch.tensor([ids], device=local.device)).logits[0].cpu()
     expected = torch.log_softmax(logits[:-1], -1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
     assert logprobs == pytest.approx(expected[-len(logprobs):].tolist(), abs=1e-4)
     assert local.mean_nll("some text here") > 0

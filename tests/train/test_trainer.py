@@ -76,7 +76,7 @@ def test_training_learns_logs_parts_and_exports(tiny_model_dir: Path, tmp_path: 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     reloaded = AutoModelForCausalLM.from_pretrained(folder)
-    assert torch.equal(reloaded.get_input_embeddings().weight, after[embed])
+    assert torch.equal(reloaded.get_input_embeddings().weight, after[embed].cpu())
     assert pivot_ids(AutoTokenizer.from_pretrained(folder)) == pivot_ids(trainer.tokenizer)
 
 
@@ -107,14 +107,17 @@ def test_lora_trains_adapters_and_merges_on_export(tiny_model_dir: Path, tmp_pat
     ids = torch.tensor([[1, 2, 3, pivot_ids(trainer.tokenizer).safe]])
     trainer.model.eval()
     with torch.no_grad():
-        expected = trainer.model(input_ids=ids).logits
+        expected = trainer.model(input_ids=ids.to(trainer.accelerator.device)).logits.cpu()
     path, _ = trainer._export()
     from transformers import AutoModelForCausalLM
 
     merged = AutoModelForCausalLM.from_pretrained(path)
     assert not (Path(path) / "adapter_config.json").exists()
+    # On a bf16 GPU the frozen base trains (and so exports) in bf16: merging rounds to bf16 there.
+    tolerance = 1e-4 if merged.dtype == torch.float32 else 2e-2
     with torch.no_grad():
-        torch.testing.assert_close(merged(input_ids=ids).logits, expected, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(merged(input_ids=ids).logits.float(), expected.float(), rtol=tolerance,
+                                   atol=tolerance)
 
 
 def test_cli_train_under_accelerate_with_two_cpu_processes(tiny_model_dir: Path, tmp_path: Path) -> None:

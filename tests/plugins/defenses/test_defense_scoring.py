@@ -79,7 +79,7 @@ async def test_an_expert_equal_to_the_base_changes_nothing(tiny: Model) -> None:
                    Context(models={"target": tiny})).bind(tiny)  # type: ignore[attr-defined]
     result = await guard.respond([user("Tell me a story")])
     ids = local.tokenizer(local.render([user("Tell me a story")]), return_tensors="pt",
-                          add_special_tokens=False)["input_ids"]
+                          add_special_tokens=False)["input_ids"].to(local.device)
     with torch.inference_mode():
         greedy = local.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False,
                                       pad_token_id=local.tokenizer.pad_token_id)
@@ -90,8 +90,8 @@ async def test_an_expert_equal_to_the_base_changes_nothing(tiny: Model) -> None:
 def test_steering_stops_at_an_end_token(tiny: Model) -> None:
     local = tiny.local
     prompt = local.render([user("Hi")])
-    greedy_first = int(local.model(local.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-                                   ["input_ids"]).logits[0, -1].argmax())
+    ids = local.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(local.device)
+    greedy_first = int(local.model(ids).logits[0, -1].argmax())
     prompt_ids, new, steps = steer_prefix(local.model, local.model, local.tokenizer, prompt, GenerationParams(),
                                           2, 3.0, 5, {greedy_first})
     assert new == [greedy_first] and len(steps) == 1 and prompt_ids == local.tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -133,8 +133,8 @@ def test_safedecoding_takes_exactly_one_expert() -> None:
             create("defense", "safedecoding", args)
 
 
-def test_safedecoding_expert_from_a_training_run_is_linked_to_the_evaluation(tiny_model_dir: Path,
-                                                                             tmp_path: Path) -> None:
+def test_safedecoding_expert_from_a_training_run_is_linked_to_the_evaluation(tiny_model_dir: Path, tmp_path: Path,
+                                                                             data_dir: Path) -> None:
     import asyncio
     import json
 
