@@ -105,6 +105,35 @@ def steer_prefix(base: Any, expert: Any, tokenizer: Any, prompt: str, params: An
     return list(prompt_ids), new, steps
 
 
+def safe_decode(base: Any, expert: Any, tokenizer: Any, prompt: str, params: Any, first_m: int, alpha: float,
+                c: int, ends: set[int]) -> tuple[list[int], list[int], list[dict[str, Any]], int]:
+    """Steered first tokens, then plain greedy or sampled decoding by the base (blocking).
+
+    Returns (prompt ids, new ids without the end token, the steered steps, tokens generated).
+    """
+    import torch
+
+    prompt_ids, new, steps = steer_prefix(base, expert, tokenizer, prompt, params, first_m, alpha, c, ends)
+    if new and new[-1] in ends:
+        return prompt_ids, new[:-1], steps, len(new)
+    remaining = params.max_tokens - len(new)
+    if remaining <= 0:
+        return prompt_ids, new, steps, len(new)
+    kwargs: dict[str, Any] = {"max_new_tokens": remaining, "pad_token_id": tokenizer.pad_token_id}
+    if params.temperature > 0:
+        kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    if params.repetition_penalty is not None:
+        kwargs["repetition_penalty"] = params.repetition_penalty
+    ids = torch.tensor([prompt_ids + new], device=base.device)
+    with torch.inference_mode():
+        rest = base.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)[0, ids.shape[1]:].tolist()
+    ended = next((i for i, t in enumerate(rest) if t in ends), None)
+    generated = len(new) + (len(rest) if ended is None else ended + 1)
+    return prompt_ids, new + (rest if ended is None else rest[:ended]), steps, generated
+
+
 def eos_ids(model: Any, tokenizer: Any) -> set[int]:
     """Every token id that ends a generation: the tokenizer's EOS and the generation config's."""
     ids = {tokenizer.eos_token_id}
@@ -176,18 +205,13 @@ class SafeDecoding(Defense):
             await self.setup()
         local, params = self.model.local, self.model.defaults
         started = time.perf_counter()
-        ends = eos_ids(local.model, local.tokenizer)
-        prompt_ids, new, steps = await asyncio.to_thread(
-            steer_prefix, local.model, self.expert, local.tokenizer, local.render(messages), params,
-            self.config.first_m, self.config.alpha, self.config.c, ends)
-        prompt_tokens, completion_tokens, remaining = len(prompt_ids), len(new), params.max_tokens - len(new)
-        if new and new[-1] in ends:
-            new = new[:-1]  # the steered tokens already ended the answer
-        elif remaining > 0:
-            # The rest is plain decoding by the base, through the target's batcher: the tails of
-            # concurrent samples share batches, and they continue from the exact steered token ids.
-            rest = await local.generate_prompt(prompt_ids + new, params.merged(max_tokens=remaining))
-            new, completion_tokens = new + rest.token_ids, completion_tokens + rest.completion_tokens
+        # In a worker thread beside the target's batches: on a small CPU two streams of small
+        # decoding steps keep the cores busier than one. Measured on 2 cores: the defenses preset's
+        # evaluation took 19 min this way, over 24 with the tail queued into the target's batcher.
+        prompt_ids, new, steps, completion_tokens = await asyncio.to_thread(
+            safe_decode, local.model, self.expert, local.tokenizer, local.render(messages), params,
+            self.config.first_m, self.config.alpha, self.config.c, eos_ids(local.model, local.tokenizer))
+        prompt_tokens = len(prompt_ids)
         text = local.tokenizer.decode(new, skip_special_tokens=True).strip()
         latency = (time.perf_counter() - started) * 1000
         settings = {"first_m": self.config.first_m, "alpha": self.config.alpha, "c": self.config.c}

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,11 @@ class LocalGeneration:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
-    token_ids: list[int] = field(default_factory=list)  # the new tokens, EOS left out
 
 
 @dataclass
 class _Request:
-    prompt: str | list[int]
+    prompt: str
     params: GenerationParams
     future: asyncio.Future[LocalGeneration]
 
@@ -143,10 +141,6 @@ class LocalModel:
     # ---- generation ----------------------------------------------------------------------
     async def generate(self, messages: list[Message], params: GenerationParams) -> LocalGeneration:
         """Queue one request; it is served in the next batch with matching settings."""
-        return await self.generate_prompt(self.render(messages), params)
-
-    async def generate_prompt(self, prompt: str | list[int], params: GenerationParams) -> LocalGeneration:
-        """Queue a rendered prompt, or token ids to continue exactly (e.g. after tokens a defense chose)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._worker is None or self._worker.done():
             self._loop = loop
@@ -154,7 +148,7 @@ class LocalModel:
             self._worker = loop.create_task(self._serve())
         assert self._queue is not None
         future: asyncio.Future[LocalGeneration] = loop.create_future()
-        await self._queue.put(_Request(prompt, params, future))
+        await self._queue.put(_Request(self.render(messages), params, future))
         return await future
 
     async def _serve(self) -> None:
@@ -190,14 +184,12 @@ class LocalModel:
                 if not request.future.done():
                     request.future.set_result(result)
 
-    def generate_batch(self, prompts: Sequence[str | list[int]], params: GenerationParams) -> list[LocalGeneration]:
-        """Generate for several rendered prompts (or token id lists) in one left-padded batch (blocking)."""
+    def generate_batch(self, prompts: list[str], params: GenerationParams) -> list[LocalGeneration]:
+        """Generate for several rendered prompts in one left-padded batch (blocking)."""
         import torch
 
         tokenizer = self.tokenizer
-        texts = [p for p in prompts if isinstance(p, str)]
-        encoded = iter(tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else [])
-        token_ids = [list(next(encoded)) if isinstance(p, str) else list(p) for p in prompts]
+        token_ids = [list(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "pad_token_id": tokenizer.pad_token_id}
         if params.temperature > 0:
             kwargs.update(do_sample=True, temperature=params.temperature)
@@ -234,7 +226,7 @@ class LocalModel:
                 for stop in params.stop:
                     text = text.split(stop)[0]
             finish = "stop" if ended is not None or len(new) < params.max_tokens else "length"
-            results.append(LocalGeneration(text, int(attention.sum()), len(kept) + (ended is not None), finish, kept))
+            results.append(LocalGeneration(text, int(attention.sum()), len(kept) + (ended is not None), finish))
         return results
 
     def _prefix_cache(self, token_ids: list[list[int]], shared: int) -> Any:

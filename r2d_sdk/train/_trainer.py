@@ -74,8 +74,9 @@ def forward(model: Any, batch: dict[str, Any], device: Any) -> tuple[Any, Any]:
     labelled = (labels != IGNORE_INDEX).any(dim=0).nonzero()
     start = max(0, int(labelled[0]) - 1) if len(labelled) else 0
     width = labels.shape[1]
+    # use_cache=False: a training forward has no next step, so no key/value cache is built for one.
     logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                   logits_to_keep=width - start).logits
+                   logits_to_keep=width - start, use_cache=False).logits
     return logits[:, :-1], labels[:, start + 1:].to(device)
 
 

@@ -22,9 +22,14 @@ def test_every_comparison_defense_is_documented() -> None:
     assert comparison_defenses() - documented == set()
 
 
-def test_the_recipe_runs_every_defense_but_safedecoding() -> None:
+def test_the_recipe_runs_every_defense_and_trains_safedecodings_expert() -> None:
     loaded = load_recipe(ROOT / "recipes/defenses.yaml")
     check_recipe(loaded, load_data=False)
     names = {d.name for d in loaded.recipe.defenses}
-    assert comparison_defenses() - names == {"safedecoding"}  # it needs a trained expert adapter
+    assert comparison_defenses() - names == set()
+    # SafeDecoding's expert is a training run of the same recipe, trained without reasoning (same vocabulary).
+    expert = next(d for d in loaded.recipe.defenses if d.name == "safedecoding").args["training"]
+    assert loaded.recipe.train is not None
+    spec = loaded.recipe.train.run(expert)
+    assert spec.reasoning is False and spec.finetune == "lora"
     assert "none" in names and {j.name for j in loaded.recipe.judges} == {"refusal-string", "xstest-string"}
