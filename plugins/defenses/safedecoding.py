@@ -207,7 +207,7 @@ class SafeDecoding(Defense):
         started = time.perf_counter()
         # In a worker thread beside the target's batches: on a small CPU two streams of small
         # decoding steps keep the cores busier than one. Measured on 2 cores: the defenses preset's
-        # evaluation took 19 min this way, over 24 with the tail queued into the target's batcher.
+        # evaluation took 19 min this way, over 23 with the tail queued into the target's batcher.
         prompt_ids, new, steps, completion_tokens = await asyncio.to_thread(
             safe_decode, local.model, self.expert, local.tokenizer, local.render(messages), params,
             self.config.first_m, self.config.alpha, self.config.c, eos_ids(local.model, local.tokenizer))
