@@ -28,7 +28,7 @@ from r2d_sdk._types import (
 from r2d_sdk._version import __version__
 from r2d_sdk.data import DataSource, read_table, resolve_data_file
 from r2d_sdk.models import Model
-from r2d_sdk.train._checkpoint import CheckpointRef, link_evaluation_run, resolve_checkpoint
+from r2d_sdk.train._checkpoint import CheckpointRef, link_evaluation_run, resolve_checkpoint, resolve_for_run
 
 __all__ = [
     "PRESETS",
@@ -69,6 +69,7 @@ __all__ = [
     "read_table",
     "record_model_call",
     "resolve_checkpoint",
+    "resolve_for_run",
     "resolve_data_file",
     "register",
     "system",

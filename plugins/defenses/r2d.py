@@ -23,9 +23,8 @@ from r2d_sdk import (
     DefenseResult,
     Message,
     Model,
-    link_evaluation_run,
     register,
-    resolve_checkpoint,
+    resolve_for_run,
 )
 
 SAFE, UNSAFE, RETHINK = "[SAFE]", "[UNSAFE]", "[RETHINK]"
@@ -109,10 +108,7 @@ class R2DDefense(Defense):
         if self._checkpoint_model is not None:
             return self._checkpoint_model
         config: R2DConfig = self.config  # type: ignore[assignment]
-        store = getattr(self.model, "cache", None)  # the run's results database, when run by the runner
-        ref = resolve_checkpoint(config.checkpoint, config.training,
-                                 store if config.database is None and hasattr(store, "engine") else None,
-                                 config.database)
+        ref = resolve_for_run(self.model, self.context.run_id, config.checkpoint, config.training, config.database)
         options = {k: v for k, v in self.model.local_options.items() if k in ("batch_size", "device", "dtype")}
         options["chat_template"] = config.chat_template or ("vicuna" if ref.prompt_format == "vicuna" else "auto")
         defaults = self.model.defaults.merged(max_tokens=config.max_tokens) if config.max_tokens else self.model.defaults
@@ -121,7 +117,6 @@ class R2DDefense(Defense):
         self._info = {"checkpoint": ref.path, "checkpoint_hash": ref.checkpoint_hash,
                       "training_run_id": ref.training_run_id, "training": ref.name,
                       "model_id": self._checkpoint_model.model_id, "replaces_target": self.model.model_id}
-        link_evaluation_run(store, self.context.run_id, ref.training_run_id)
         return self._checkpoint_model
 
     async def respond(self, messages: list[Message]) -> DefenseResult:

@@ -28,10 +28,9 @@ from r2d_sdk import (
     Defense,
     DefenseResult,
     Message,
-    link_evaluation_run,
     record_model_call,
     register,
-    resolve_checkpoint,
+    resolve_for_run,
 )
 
 
@@ -158,14 +157,11 @@ class SafeDecoding(Defense):
         """The expert's spec; a training run's name becomes its checkpoint folder (and is linked)."""
         if self.config.training is None:
             return str(self.config.expert)
-        store = getattr(self.model, "cache", None)  # the run's results database, when run by the runner
-        ref = resolve_checkpoint(None, self.config.training,
-                                 store if self.config.database is None and hasattr(store, "engine") else None,
-                                 self.config.database)
+        ref = resolve_for_run(self.model, self.context.run_id, training=self.config.training,
+                              database=self.config.database)
         # `training_run_id` is the key the defense_training_runs view reads: one join from an ASR to the expert.
         self.expert_info = {"training": ref.name, "training_run_id": ref.training_run_id,
                             "expert_checkpoint": ref.path, "expert_checkpoint_hash": ref.checkpoint_hash}
-        link_evaluation_run(store, self.context.run_id, ref.training_run_id)
         return ref.path
 
     def _load_expert(self) -> Any:

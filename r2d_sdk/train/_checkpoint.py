@@ -187,3 +187,17 @@ def link_evaluation_run(store: Any, run_id: str | None, training_run_id: int | N
     from r2d_sdk.store import TrainingRuns
 
     TrainingRuns(store).link_run(run_id, training_run_id)
+
+
+def resolve_for_run(model: Any, run_id: str | None, checkpoint: str | None = None, training: str | None = None,
+                    database: str | None = None) -> CheckpointRef:
+    """`resolve_checkpoint` for a defense inside a run, then `link_evaluation_run`.
+
+    A training run is looked up in the run's own results database (the model's response cache,
+    when the runner set one) unless `database` names another.
+    """
+    store = getattr(model, "cache", None)
+    ref = resolve_checkpoint(checkpoint, training, store if database is None and hasattr(store, "engine") else None,
+                             database)
+    link_evaluation_run(store, run_id, ref.training_run_id)
+    return ref
