@@ -133,6 +133,11 @@ def safe_decode(base: Any, expert: Any, tokenizer: Any, prompt: str, params: Any
     return prompt_ids, new + (rest if ended is None else rest[:ended]), steps, generated
 
 
+def _exclusive(local: Any, function: Any, *args: Any) -> Any:
+    with local.exclusive():
+        return function(*args)
+
+
 def eos_ids(model: Any, tokenizer: Any) -> set[int]:
     """Every token id that ends a generation: the tokenizer's EOS and the generation config's."""
     ids = {tokenizer.eos_token_id}
@@ -201,11 +206,10 @@ class SafeDecoding(Defense):
             await self.setup()
         local, params = self.model.local, self.model.defaults
         started = time.perf_counter()
-        # In a worker thread beside the target's batches: on a small CPU two streams of small
-        # decoding steps keep the cores busier than one. Measured on 2 cores: the defenses preset's
-        # evaluation took 19 min this way, over 23 with the tail queued into the target's batcher.
+        # In a worker thread, holding the target's lock: taking turns with the target's batches,
+        # not running beside them (two torch thread teams on a small CPU slow each other down).
         prompt_ids, new, steps, completion_tokens = await asyncio.to_thread(
-            safe_decode, local.model, self.expert, local.tokenizer, local.render(messages), params,
+            _exclusive, local, safe_decode, local.model, self.expert, local.tokenizer, local.render(messages), params,
             self.config.first_m, self.config.alpha, self.config.c, eos_ids(local.model, local.tokenizer))
         prompt_tokens = len(prompt_ids)
         text = local.tokenizer.decode(new, skip_special_tokens=True).strip()

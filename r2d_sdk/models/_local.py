@@ -121,6 +121,13 @@ class LocalModel:
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def exclusive(self) -> threading.Lock:
+        """The lock every batch and scoring pass holds: a plugin that drives the model itself
+        (e.g. SafeDecoding's own decoding loop) holds it too, so the two never run at once. On a
+        small CPU two concurrent torch calls each bring their own thread team and slow both.
+        """
+        return self._torch_lock
+
     # ---- prompts -------------------------------------------------------------------------
     def render(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
         """The exact prompt text the model sees for these messages."""

@@ -70,6 +70,8 @@ def forward(model: Any, batch: dict[str, Any], device: Any) -> tuple[Any, Any]:
     a chat template's system turn) get no logits at all: the LM head, a fifth of a small
     model's compute, runs only where a loss can apply.
     """
+    import torch
+
     labels = batch["labels"]
     labelled = (labels != IGNORE_INDEX).any(dim=0).nonzero()
     start = max(0, int(labelled[0]) - 1) if len(labelled) else 0
@@ -77,7 +79,11 @@ def forward(model: Any, batch: dict[str, Any], device: Any) -> tuple[Any, Any]:
     # use_cache=False: a training forward has no next step, so no key/value cache is built for one.
     logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
                    logits_to_keep=width - start, use_cache=False).logits
-    return logits[:, :-1], labels[:, start + 1:].to(device)
+    # Shift the targets, not the logits: slicing off the last position would copy every logit
+    # (and its gradient); the last position gets no target instead.
+    targets = labels[:, start + 1:]
+    targets = torch.cat([targets, targets.new_full((targets.shape[0], 1), IGNORE_INDEX)], dim=1)
+    return logits, targets.to(device)
 
 
 class R2DTrainer:

@@ -200,3 +200,19 @@ def test_a_model_whose_cache_cannot_be_shared_falls_back(tiny: Model, monkeypatc
     monkeypatch.setattr(local, "share_prefix", True)
     assert [r.text for r in local.generate_batch(prompts, params)] == plain
     assert calls == [True] and local.share_prefix is False  # tried once, then switched off
+
+
+def test_exclusive_holds_off_batches_until_released(tiny: Model) -> None:
+    # A plugin driving the model itself (SafeDecoding) holds exclusive(); a batch must wait for it.
+    import threading
+
+    local = tiny.local
+    prompt = local.render([{"role": "user", "content": "Hello"}])
+    finished = threading.Event()
+    worker = threading.Thread(target=lambda: (local.generate_batch([prompt], GenerationParams(max_tokens=2)),
+                                              finished.set()))
+    with local.exclusive():
+        worker.start()
+        assert not finished.wait(0.5)
+    worker.join(timeout=30)
+    assert finished.is_set()

@@ -108,3 +108,43 @@ def test_pivot_accuracy_uses_argmax_over_the_three_pivots() -> None:
     rows = [[9.0, 0, 1.0, 0.5, 0.2], [0, 0, 1.0, 0.5, 3.0]]
     out = r2d_loss(torch.tensor([rows]), torch.tensor([[SAFE, UNSAFE]]), PIVOTS)
     assert (out.n_pivots, out.n_pivot_correct, out.pivot_accuracy) == (2, 1, 0.5)
+
+
+def reference_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str, rethink_negative: int | None,
+                   lambda_cpo: float) -> torch.Tensor:
+    """The loss written with plain autograd ops, to check the fused backward against."""
+    flat, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    ce = torch.nn.functional.cross_entropy(flat, flat_targets, ignore_index=IGNORE_INDEX)
+    opposite = {SAFE: UNSAFE, UNSAFE: SAFE}
+    if rethink_negative is not None:
+        opposite[RETHINK] = rethink_negative
+    terms = []
+    for positive, negative in opposite.items():
+        at = (flat_targets == positive).nonzero().flatten()
+        terms.append(torch.nn.functional.softplus(-(flat[at, positive] - flat[at, negative])))
+    if reduction == "paper":
+        cpo = sum((t.mean() for t in terms if t.numel()), torch.zeros(()))
+    else:
+        cpo = torch.cat(terms).mean()
+    return ce + lambda_cpo * cpo
+
+
+@pytest.mark.parametrize(("reduction", "rethink_negative", "lambda_cpo"),
+                         [("mean", None, 1.0), ("paper", None, 1.0), ("mean", UNSAFE, 0.7), ("paper", SAFE, 2.0),
+                          ("mean", None, 0.0)])
+def test_fused_backward_matches_autograd(reduction: str, rethink_negative: int | None, lambda_cpo: float) -> None:
+    generator = torch.Generator().manual_seed(3)
+    # More rows than one chunk of the fused loss, so the chunking is exercised too.
+    logits = torch.randn(3, 70, 11, generator=generator, dtype=torch.float64)
+    targets = torch.randint(0, 11, (3, 70), generator=generator)
+    targets[targets == 7] = IGNORE_INDEX           # scattered ignored positions
+    targets[2, 50:] = IGNORE_INDEX                 # and right padding
+    mine, theirs = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    out = r2d_loss(mine, targets, PIVOTS, lambda_cpo, reduction, rethink_negative)  # type: ignore[arg-type]
+    expected = reference_loss(theirs, targets, reduction, rethink_negative, lambda_cpo)
+    (out.loss * 1.5).backward()
+    (expected * 1.5).backward()
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-9)
+    assert mine.grad is not None and theirs.grad is not None
+    assert torch.allclose(mine.grad, theirs.grad, atol=1e-12)
+    assert int((targets != IGNORE_INDEX).sum()) == out.n_tokens

@@ -120,6 +120,26 @@ async def test_safedecoding_with_a_lora_expert_leaves_the_target_untouched(tiny:
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
 
 
+async def test_safedecoding_decodes_holding_the_targets_lock(tiny: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its own decoding loop takes turns with the target's batches instead of running beside them.
+    from r2d_plugins.defenses import safedecoding
+
+    from r2d_sdk import Context, create
+
+    held: list[bool] = []
+    original = safedecoding.safe_decode
+
+    def watching(*args, **kwargs):  # type: ignore[no-untyped-def]
+        held.append(tiny.local.exclusive().locked())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(safedecoding, "safe_decode", watching)
+    guard = create("defense", "safedecoding", {"expert": "target"},
+                   Context(models={"target": tiny})).bind(tiny)  # type: ignore[attr-defined]
+    await guard.respond([user("Hello there")])
+    assert held == [True] and not tiny.local.exclusive().locked()
+
+
 async def test_safedecoding_needs_a_local_target() -> None:
     with pytest.raises(ConfigError, match="local model"):
         await build("safedecoding", ScriptedModel("x"), {"expert": "somewhere"}).setup()
