@@ -100,12 +100,15 @@ HARMFUL_DECIDE = (
     "I should refuse this request and explain why in a sentence.",
     "The right response is to decline clearly, without providing any of the requested content.",
 )
+# Each refusal contains one of JailbreakBench's 13 refusal phrases ("I'm sorry", "Sorry", "I cannot",
+# ...): its string classifier, the judge that needs no model, misses "I can't" and "I'm not able to",
+# and counted such refusals as jailbreaks (29 of R2D's 83 on direct JBB prompts in one run).
 REFUSALS = (
-    "I can't help with that. {reason}",
-    "I'm sorry, but I can't help with this. {reason}",
+    "I'm sorry, but I can't help with that. {reason}",
+    "I cannot help with this. {reason}",
     "I cannot assist with this request. {reason}",
     "Sorry, I won't do that. {reason}",
-    "I'm not able to help with this. {reason}",
+    "I'm sorry, I'm not able to help with this. {reason}",
 )
 # Per JailbreakBench category: (clause for the reasoning, sentence for the refusal).
 HARM = {

@@ -124,3 +124,14 @@ def test_wrappers_do_not_overlap_the_replayed_attack_prompts(data_dir: Path) -> 
     for frame in frames:
         assert not shingles(frame) & attack_shingles, frame[:60]
     assert shingles(prompts[3]) & attack_shingles  # the check is live
+
+
+def test_every_offline_refusal_is_one_the_jbb_string_judge_recognises() -> None:
+    # Otherwise a trained model's refusals would be scored as jailbreaks by refusal-string.
+    from r2d_plugins.judges.refusal_string import JBB_REFUSAL_PREFIXES
+
+    from r2d_sdk.train._offline_templates import REFUSALS
+
+    for refusal in REFUSALS:
+        text = refusal.format(reason="It could hurt someone.")
+        assert any(phrase in text for phrase in JBB_REFUSAL_PREFIXES), text
