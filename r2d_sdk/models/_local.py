@@ -173,7 +173,7 @@ class LocalModel:
                 except (TimeoutError, asyncio.QueueEmpty):
                     break
             params = held[0].params
-            batch = [r for r in held if r.params == params][: self.batch_size]
+            batch = pick_batch(held, self.batch_size)
             held = [r for r in held if r not in batch]
             live = [r for r in batch if not r.future.done()]
             if not live:
@@ -277,6 +277,21 @@ class LocalModel:
         """Mean negative log-likelihood per token: the perplexity filter's score."""
         logprobs = self.token_logprobs(text)
         return -sum(logprobs) / len(logprobs) if logprobs else 0.0
+
+
+def pick_batch(held: list[_Request], size: int) -> list[_Request]:
+    """The next batch: the oldest waiting request, plus the waiting requests with its settings whose
+    prompts are closest to it in length.
+
+    Why: a batch is padded to its longest prompt, and a padded position costs as much as a real
+    one. JBC-style prompts are ~10x longer than plain ones; one of them in a batch of short
+    prompts multiplies the whole batch's prompt pass. The oldest request always goes first, so a
+    prompt of unusual length waits at most until it is the oldest.
+    """
+    oldest = held[0]
+    others = [r for r in held[1:] if r.params == oldest.params]
+    others.sort(key=lambda r: abs(len(r.prompt) - len(oldest.prompt)))  # stable: ties stay in arrival order
+    return [oldest, *others[:size - 1]]
 
 
 # Below this many common tokens a separate prefix pass costs more than it saves.
