@@ -281,7 +281,7 @@ class LocalModel:
 
 def pick_batch(held: list[_Request], size: int) -> list[_Request]:
     """The next batch: the oldest waiting request, plus the waiting requests with its settings whose
-    prompts are closest to it in length.
+    prompts are closest to it in length (and within a factor of two of it).
 
     Why: a batch is padded to its longest prompt, and a padded position costs as much as a real
     one. JBC-style prompts are ~10x longer than plain ones; one of them in a batch of short
@@ -289,9 +289,16 @@ def pick_batch(held: list[_Request], size: int) -> list[_Request]:
     prompt of unusual length waits at most until it is the oldest.
     """
     oldest = held[0]
-    others = [r for r in held[1:] if r.params == oldest.params]
+    # Within a factor of two of the oldest's length: a much longer prompt would multiply the batch's
+    # prompt pass, a much shorter one would be padded to the oldest's; either waits for its turn.
+    low, high = len(oldest.prompt) / LENGTH_RATIO, len(oldest.prompt) * LENGTH_RATIO
+    others = [r for r in held[1:] if r.params == oldest.params and low <= len(r.prompt) <= high]
     others.sort(key=lambda r: abs(len(r.prompt) - len(oldest.prompt)))  # stable: ties stay in arrival order
     return [oldest, *others[:size - 1]]
+
+
+# How much longer or shorter than the oldest request's prompt another batch member's may be.
+LENGTH_RATIO = 2.0
 
 
 # Below this many common tokens a separate prefix pass costs more than it saves.

@@ -229,7 +229,8 @@ def test_a_batch_takes_the_oldest_request_and_the_closest_lengths() -> None:
         held.insert(2, _Request("x" * 41, sampled, loop.create_future()))  # other settings: never mixed in
         batch = pick_batch(held, 4)
         assert [len(r.prompt) for r in batch] == [40, 38, 35, 45]  # 35 and 45 tie: arrival order
-        # A long prompt that is oldest is served with the other long ones.
+        # A long prompt that is oldest is served with the other long ones, never with short ones.
         assert [len(r.prompt) for r in pick_batch(held[1:], 3)] == [900, 950, 1000]
+        assert [len(r.prompt) for r in pick_batch(held[1:], 8)] == [900, 950, 1000]
     finally:
         loop.close()
