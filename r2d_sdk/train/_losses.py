@@ -116,8 +116,9 @@ def _cross_entropy_and_cpo() -> Any:
         mostly zeros, that is then added to the first gradient. Here the forward keeps nothing
         but the logits it was given, the backward recomputes the softmax slice by slice into the
         one gradient buffer, and the few CPO entries are added in place. Same values and
-        gradients (a test compares it with the plain autograd version); about half the time of
-        the two-op version (bench/bench_cpo_overhead.py).
+        gradients (a test compares it with the plain autograd version). Measured with
+        bench/bench_cpo_overhead.py: a CE + CPO training step now takes 0.84x the time of a step
+        with torch's cross-entropy alone.
         """
 
         @staticmethod
