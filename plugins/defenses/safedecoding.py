@@ -104,30 +104,25 @@ def steer_prefix(base: Any, expert: Any, tokenizer: Any, prompt: str, params: An
     return list(prompt_ids), new, steps
 
 
-def safe_decode(base: Any, expert: Any, tokenizer: Any, prompt: str, params: Any, first_m: int, alpha: float,
-                c: int, ends: set[int]) -> tuple[list[int], list[int], list[dict[str, Any]], int]:
+def safe_decode(local: Any, expert: Any, prompt: str, params: Any, first_m: int, alpha: float, c: int
+                ) -> tuple[list[int], list[int], list[dict[str, Any]], int]:
     """Steered first tokens, then plain greedy or sampled decoding by the base (blocking).
 
     Returns (prompt ids, new ids without the end token, the steered steps, tokens generated).
     """
     import torch
 
-    prompt_ids, new, steps = steer_prefix(base, expert, tokenizer, prompt, params, first_m, alpha, c, ends)
+    base, ends = local.model, local.end_ids()
+    prompt_ids, new, steps = steer_prefix(base, expert, local.tokenizer, prompt, params, first_m, alpha, c, ends)
     if new and new[-1] in ends:
         return prompt_ids, new[:-1], steps, len(new)
     remaining = params.max_tokens - len(new)
     if remaining <= 0:
         return prompt_ids, new, steps, len(new)
-    kwargs: dict[str, Any] = {"max_new_tokens": remaining, "pad_token_id": tokenizer.pad_token_id}
-    if params.temperature > 0:
-        kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
-    else:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    if params.repetition_penalty is not None:
-        kwargs["repetition_penalty"] = params.repetition_penalty
     ids = torch.tensor([prompt_ids + new], device=base.device)
     with torch.inference_mode():
-        rest = base.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)[0, ids.shape[1]:].tolist()
+        rest = base.generate(ids, attention_mask=torch.ones_like(ids),
+                             **local.decoding_kwargs(params, remaining))[0, ids.shape[1]:].tolist()
     ended = next((i for i, t in enumerate(rest) if t in ends), None)
     generated = len(new) + (len(rest) if ended is None else ended + 1)
     return prompt_ids, new + (rest if ended is None else rest[:ended]), steps, generated
@@ -136,14 +131,6 @@ def safe_decode(base: Any, expert: Any, tokenizer: Any, prompt: str, params: Any
 def _exclusive(local: Any, function: Any, *args: Any) -> Any:
     with local.exclusive():
         return function(*args)
-
-
-def eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    """Every token id that ends a generation: the tokenizer's EOS and the generation config's."""
-    ids = {tokenizer.eos_token_id}
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return {i for i in ids if i is not None}
 
 
 @register("safedecoding")
@@ -209,8 +196,8 @@ class SafeDecoding(Defense):
         # In a worker thread, holding the target's lock: taking turns with the target's batches,
         # not running beside them (two torch thread teams on a small CPU slow each other down).
         prompt_ids, new, steps, completion_tokens = await asyncio.to_thread(
-            _exclusive, local, safe_decode, local.model, self.expert, local.tokenizer, local.render(messages), params,
-            self.config.first_m, self.config.alpha, self.config.c, eos_ids(local.model, local.tokenizer))
+            _exclusive, local, safe_decode, local, self.expert, local.render(messages), params, self.config.first_m,
+            self.config.alpha, self.config.c)
         prompt_tokens = len(prompt_ids)
         text = local.tokenizer.decode(new, skip_special_tokens=True).strip()
         latency = (time.perf_counter() - started) * 1000

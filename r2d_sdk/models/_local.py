@@ -128,6 +128,23 @@ class LocalModel:
         """
         return self._torch_lock
 
+    def decoding_kwargs(self, params: GenerationParams, max_new_tokens: int) -> dict[str, Any]:
+        """`generate` keyword arguments for these settings (greedy or sampled; stop strings aside)."""
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+        if params.temperature > 0:
+            kwargs.update(do_sample=True, temperature=params.temperature)
+            if params.top_p is not None:
+                kwargs["top_p"] = params.top_p
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if params.repetition_penalty is not None:
+            kwargs["repetition_penalty"] = params.repetition_penalty
+        return kwargs
+
+    def end_ids(self) -> set[int]:
+        """Every token id that ends a generation: the tokenizer's EOS and the generation config's."""
+        return _eos_ids(self.model, self.tokenizer)
+
     # ---- prompts -------------------------------------------------------------------------
     def render(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
         """The exact prompt text the model sees for these messages."""
@@ -197,15 +214,7 @@ class LocalModel:
 
         tokenizer = self.tokenizer
         token_ids = [list(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-        kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "pad_token_id": tokenizer.pad_token_id}
-        if params.temperature > 0:
-            kwargs.update(do_sample=True, temperature=params.temperature)
-            if params.top_p is not None:
-                kwargs["top_p"] = params.top_p
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if params.repetition_penalty is not None:
-            kwargs["repetition_penalty"] = params.repetition_penalty
+        kwargs = self.decoding_kwargs(params, params.max_tokens)
         if params.stop:
             kwargs.update(stop_strings=params.stop, tokenizer=tokenizer)
         with self._torch_lock, torch.inference_mode():
@@ -222,7 +231,7 @@ class LocalModel:
             output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         width = input_ids.shape[1]
         results = []
-        eos_ids = _eos_ids(self.model, tokenizer)
+        eos_ids = self.end_ids()
         for row, attention in zip(output, attention_mask, strict=True):
             new = row[width:].tolist()
             ended = next((i for i, t in enumerate(new) if t in eos_ids), None)

@@ -8,6 +8,7 @@ is the same for both and cancels in the difference.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -94,7 +95,7 @@ def r2d_loss(logits: Any, targets: Any, pivots: tuple[int, int, int], lambda_cpo
     empty = positions[:0]
     contrast = (torch.cat(rows) if rows else empty, torch.cat(negatives) if rows else empty,
                 torch.cat(weights) if rows else torch.zeros(0, dtype=torch.float64, device=flat_logits.device))
-    ce, cpo = _CrossEntropyAndCpo.apply(flat_logits, flat_targets, labelled, *contrast)
+    ce, cpo = _cross_entropy_and_cpo().apply(flat_logits, flat_targets, labelled, *contrast)
     loss = ce + lambda_cpo * cpo if lambda_cpo else ce
     return LossOutput(loss, ce, cpo, labelled.numel(), len(pivot_targets), n_correct)
 
@@ -104,6 +105,7 @@ def r2d_loss(logits: Any, targets: Any, pivots: tuple[int, int, int], lambda_cpo
 CHUNK_ROWS = 256
 
 
+@functools.cache  # built on first use, so importing this module does not import torch
 def _cross_entropy_and_cpo() -> Any:
     import torch
     import torch.nn.functional as F
@@ -162,19 +164,3 @@ def _cross_entropy_and_cpo() -> Any:
             return grad, None, None, None, None, None
 
     return CrossEntropyAndCpo
-
-
-class _LazyFunction:
-    """Builds the autograd Function on first use, so importing this module does not import torch."""
-
-    def __init__(self, build: Any) -> None:
-        self.build: Any = build
-        self.function: Any = None
-
-    def apply(self, *args: Any) -> Any:
-        if self.function is None:
-            self.function = self.build()
-        return self.function.apply(*args)
-
-
-_CrossEntropyAndCpo = _LazyFunction(_cross_entropy_and_cpo)
