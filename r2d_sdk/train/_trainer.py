@@ -63,12 +63,14 @@ def step_plan(n_examples: int, spec: TrainSpec, world: int, rank: int, epoch: in
     return [mine[i:i + accumulation] for i in range(0, len(mine), accumulation)]
 
 
-def forward(model: Any, batch: dict[str, Any], device: Any) -> tuple[Any, Any]:
+def forward(model: Any, batch: dict[str, Any], device: Any, labelled_only: bool = False) -> tuple[Any, Any]:
     """Logits and their aligned targets for a right-padded batch.
 
     Positions before the earliest labelled token of the batch (the shared prompt prefix, e.g.
     a chat template's system turn) get no logits at all: the LM head, a fifth of a small
-    model's compute, runs only where a loss can apply.
+    model's compute, runs only where a loss can apply. With `labelled_only`, the head also
+    skips each row's own prompt and padding: logits and targets come back flattened to the
+    labelled positions, (n, vocab) and (n,).
     """
     import torch
 
@@ -76,14 +78,23 @@ def forward(model: Any, batch: dict[str, Any], device: Any) -> tuple[Any, Any]:
     labelled = (labels != IGNORE_INDEX).any(dim=0).nonzero()
     start = max(0, int(labelled[0]) - 1) if len(labelled) else 0
     width = labels.shape[1]
-    # use_cache=False: a training forward has no next step, so no key/value cache is built for one.
-    logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                   logits_to_keep=width - start, use_cache=False).logits
     # Shift the targets, not the logits: slicing off the last position would copy every logit
     # (and its gradient); the last position gets no target instead.
     targets = labels[:, start + 1:]
-    targets = torch.cat([targets, targets.new_full((targets.shape[0], 1), IGNORE_INDEX)], dim=1)
-    return logits, targets.to(device)
+    targets = torch.cat([targets, targets.new_full((targets.shape[0], 1), IGNORE_INDEX)], dim=1).to(device)
+    head = getattr(model, "module", model).get_output_embeddings() if labelled_only else None
+    keep = targets != IGNORE_INDEX
+    # The head sees only the hidden states of labelled positions: a pre-hook picks those rows, so
+    # the model's own forward (and any DDP or PEFT wrapper around it) runs unchanged.
+    hook = head.register_forward_pre_hook(lambda _module, args: (args[0][keep], *args[1:])) if head else None
+    try:
+        # use_cache=False: a training forward has no next step, so no key/value cache is built for one.
+        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                       logits_to_keep=width - start, use_cache=False).logits
+    finally:
+        if hook is not None:
+            hook.remove()
+    return (logits, targets[keep]) if hook is not None else (logits, targets)
 
 
 class R2DTrainer:
@@ -210,7 +221,7 @@ class R2DTrainer:
             # Gradients are all-reduced once per optimizer step, on its last micro-batch.
             context = accelerator.no_sync(model) if not last else nullcontext()
             with context:
-                logits, targets = forward(model, batch, accelerator.device)
+                logits, targets = forward(model, batch, accelerator.device, labelled_only=True)
                 out = r2d_loss(logits, targets, self.pivots.pivots, self.spec.lambda_cpo, self.spec.cpo_reduction,
                                self._rethink_negative())
                 accelerator.backward(out.loss / len(micro_batches))

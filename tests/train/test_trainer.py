@@ -203,3 +203,47 @@ def test_training_without_reasoning_learns_the_answer_alone_with_the_base_vocabu
 
     exported = AutoModelForCausalLM.from_pretrained(result.checkpoint_path)
     assert exported.get_output_embeddings().weight.shape[0] == base_vocab
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_the_head_on_labelled_rows_gives_the_full_forwards_loss_and_gradients(tiny_model_dir: Path,
+                                                                              lora: bool) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from r2d_sdk.train._collate import collate, encode
+    from r2d_sdk.train._losses import IGNORE_INDEX, r2d_loss
+    from r2d_sdk.train._tokens import add_pivot_tokens
+    from r2d_sdk.train._trainer import forward
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    add_pivot_tokens(model, tokenizer)
+    pivots = pivot_ids(tokenizer).pivots
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], modules_to_save=["lm_head"]))
+    # Rows of different lengths, so each has its own prompt and padding the head must skip.
+    examples = [encode(t, tokenizer, max_length=96) for t in DATA[:3]]
+    examples[1].input_ids += examples[1].input_ids[-5:]
+    examples[1].labels += examples[1].labels[-5:]
+    batch = collate([e for e in examples if e], tokenizer.pad_token_id)
+
+    def loss_and_grads(labelled_only: bool) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()
+        logits, targets = forward(model, batch, "cpu", labelled_only=labelled_only)
+        out = r2d_loss(logits, targets, pivots)
+        out.loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return logits, targets, [out.loss.detach(), *grads]
+
+    full_logits, full_targets, full = loss_and_grads(False)
+    rows, targets, picked = loss_and_grads(True)
+    keep = full_targets != IGNORE_INDEX
+    assert rows.shape == (int(keep.sum()), full_logits.shape[-1]) and int(keep.sum()) < keep.numel()
+    assert torch.equal(targets, full_targets[keep]) and (targets != IGNORE_INDEX).all()
+    torch.testing.assert_close(rows, full_logits[keep])
+    assert len(picked) == len(full) > 1
+    for a, b in zip(picked, full, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not model.get_output_embeddings()._forward_pre_hooks  # the hook is gone after the forward
