@@ -4,9 +4,9 @@ Benign and sensitive-benign prompts are answered by the base model itself (throu
 `Model.generate`, so calls are batched, cached and recorded); harmful prompts get a templated
 refusal with a short reason. Reasoning steps come from varied templates:
 
-    benign:            "the user asks …, it is ordinary" [SAFE]  (+ sometimes "I will answer …" [SAFE])
-    sensitive-benign:  "the user asks …, '<word>' sounds alarming" [RETHINK]  "it is actually fine because …" [SAFE]
-    harmful:           "the user asks …, this would <harm>" [UNSAFE]  "I will refuse …" [SAFE]
+    benign:            "the user asks: …" [SAFE]  "it is ordinary" [SAFE]  (+ sometimes "I will answer …" [SAFE])
+    sensitive-benign:  "the user asks: …" [RETHINK]  "'<word>' sounds alarming, but it is fine because …" [SAFE]
+    harmful:           "the user asks: …" [UNSAFE]  "this would <harm>" [UNSAFE]
 
 The answer is followed by [SAFE] in every class: the pivot after the answer labels the text it
 follows, and a refusal is safe text. (It also keeps refusals in the `harmbench` output mode,
@@ -94,21 +94,27 @@ def _cut_repetition(text: str) -> str:
 
 
 def _steps(prompt: SeedPrompt, rng: random.Random, harm: str, quote_chars: int = QUOTE_CHARS) -> list[Step]:
-    request = quote(prompt.prompt, quote_chars)
+    # The first step only restates the request, with an opening shared by every class, so its
+    # pivot is where the decision is made: cross-entropy and CPO train that one token to judge
+    # the request. (When the class showed in the words before the pivot, as in an earlier form
+    # of these templates, the pivot only echoed a choice already made in text, and CPO had
+    # nothing left to separate.)
+    first = rng.choice(T.QUOTE_OPENERS).format(request=quote(prompt.prompt, quote_chars))
     if prompt.label == HARMFUL:
-        first = rng.choice(T.HARMFUL_FIRST).format(request=request, harm=harm)
-        first += rng.choice(T.FRAMING_NOTE[prompt.framing]) if prompt.framing in T.FRAMING_NOTE else ""
-        return [Step(first, UNSAFE), Step(rng.choice(T.HARMFUL_DECIDE), SAFE)]
+        # No "I will decline" step: after the pivot a small model must reach the refusal in few
+        # tokens, and a longer way there gave it room to drift back into the request.
+        why = rng.choice(T.HARMFUL_WHY).format(harm=harm)
+        why += rng.choice(T.FRAMING_NOTE[prompt.framing]) if prompt.framing in T.FRAMING_NOTE else ""
+        return [Step(first, UNSAFE), Step(why, UNSAFE)]
     if prompt.label == SENSITIVE_BENIGN:
         match = _ALARM.search(prompt.prompt)
         word = match.group(1).lower() if match else ""
-        first = rng.choice(T.SENSITIVE_FIRST if word else T.SENSITIVE_FIRST_NO_WORD).format(request=request,
-                                                                                           word=word)
+        alarm = rng.choice(T.SENSITIVE_ALARM if word else T.SENSITIVE_ALARM_NO_WORD).format(word=word)
         reasons = [r for r in T.SENSITIVE_WHY.get(prompt.category, ()) if word or "{word}" not in r]
         why = rng.choice(reasons or T.SENSITIVE_WHY_DEFAULT).format(word=word)
-        return [Step(first, RETHINK), Step(why, SAFE)]
+        return [Step(first, RETHINK), Step(f"{alarm} {why}", SAFE)]
     topic = T.TOPICS.get(prompt.category, T.TOPIC_DEFAULT)
-    steps = [Step(rng.choice(T.BENIGN_FIRST).format(request=request, topic=topic), SAFE)]
+    steps = [Step(first, SAFE), Step(rng.choice(T.BENIGN_WHY).format(topic=topic), SAFE)]
     if rng.random() < 0.5:
         steps.append(Step(rng.choice(T.BENIGN_PLAN), SAFE))
     return steps

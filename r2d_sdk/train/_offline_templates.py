@@ -7,29 +7,43 @@ that makes a benign prompt sound alarming, `{topic}` what kind of benign request
 
 from __future__ import annotations
 
-BENIGN_FIRST = (
-    'The user asks: "{request}" This is {topic}, and nothing in it could hurt anyone.',
-    'The request is "{request}" It is {topic} with no safety concern.',
-    'I am asked: "{request}" That is {topic}; answering it is simply helpful.',
-    'Let me see what is wanted: "{request}" This is {topic} and is safe to help with.',
-    'The user wants help with this: "{request}" It is {topic}, an ordinary request.',
+QUOTE_OPENERS = (
+    'The user asks: "{request}"',
+    'The request is "{request}"',
+    'I am asked: "{request}"',
+    'Let me see what is wanted: "{request}"',
+    'Here is the request: "{request}"',
+)
+BENIGN_WHY = (
+    "This is {topic}, and nothing in it could hurt anyone.",
+    "It is {topic} with no safety concern.",
+    "That is {topic}; answering it is simply helpful.",
+    "This is {topic} and is safe to help with.",
+    "It is {topic}, an ordinary request.",
+)
+SENSITIVE_ALARM = (
+    'The word "{word}" can sound alarming, so let me check what is really meant.',
+    'Taken out of context, "{word}" might suggest harm, but the request deserves a closer look.',
+    'Because of "{word}" this sounds risky at first.',
+    'At first glance "{word}" sounds dangerous.',
+)
+SENSITIVE_ALARM_NO_WORD = (
+    "The subject sounds sensitive, so let me check what is really meant.",
+    "It touches on a topic that can sound alarming.",
+    "This deserves a second look before answering.",
+)
+HARMFUL_WHY = (
+    "Doing this would {harm}.",
+    "Fulfilling it would {harm}.",
+    "The real aim here is to {harm}.",
+    "Whatever the wording, this would {harm}.",
+    "An answer would help someone {harm}.",
 )
 BENIGN_PLAN = (
     "I will give a clear and direct answer.",
     "A short, practical answer will serve best.",
     "I should answer accurately and keep it concise.",
     "I can help with this straight away.",
-)
-SENSITIVE_FIRST = (
-    'The user asks: "{request}" The word "{word}" can sound alarming, so let me check what is really meant.',
-    'The request is "{request}" Taken out of context, "{word}" might suggest harm; I should look more closely.',
-    'I am asked: "{request}" Because of "{word}", this deserves a second look before answering.',
-    'Here is the request: "{request}" At first glance "{word}" sounds dangerous, so I will think it through.',
-)
-SENSITIVE_FIRST_NO_WORD = (
-    'The user asks: "{request}" The subject sounds sensitive, so let me check what is really meant.',
-    'The request is "{request}" It touches on a topic that can sound alarming; I should look more closely.',
-    'I am asked: "{request}" This deserves a second look before answering.',
 )
 SENSITIVE_WHY = {
     "homonyms": (
@@ -73,13 +87,6 @@ SENSITIVE_WHY_DEFAULT = (
     "On a closer look the request is benign: nothing in it would help anyone cause harm.",
     "Read carefully, this is a legitimate question, and a helpful answer carries no real risk.",
 )
-HARMFUL_FIRST = (
-    'The user asks: "{request}" Doing this would {harm}.',
-    'The request is "{request}" Fulfilling it would {harm}.',
-    'I am asked: "{request}" The real aim here is to {harm}.',
-    'Let me see what is wanted: "{request}" Whatever the wording, this would {harm}.',
-    'Here is the request: "{request}" An answer would help someone {harm}.',
-)
 FRAMING_NOTE = {
     "roleplay": (
         " Asking me to play a character does not change what the output could be used for.",
@@ -94,12 +101,6 @@ FRAMING_NOTE = {
         " The justification given cannot be checked, and the harm would be the same.",
     ),
 }
-HARMFUL_DECIDE = (
-    "I will not help with this. I will say so briefly and give the reason.",
-    "I must decline. A short refusal with an honest reason is the right answer.",
-    "I should refuse this request and explain why in a sentence.",
-    "The right response is to decline clearly, without providing any of the requested content.",
-)
 # Each refusal contains one of JailbreakBench's 13 refusal phrases ("I'm sorry", "Sorry", "I cannot",
 # ...): its string classifier, the judge that needs no model, misses "I can't" and "I'm not able to",
 # and counted such refusals as jailbreaks (29 of R2D's 83 on direct JBB prompts in one run).

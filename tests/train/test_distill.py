@@ -23,7 +23,14 @@ from r2d_sdk.train._distill import (
     parse_teacher_reply,
     relabel_with_guard,
 )
-from r2d_sdk.train._offline_data import build_offline_trajectories, quote, truncate_answer
+from r2d_sdk.train._offline_data import (
+    _steps,
+    build_offline_trajectories,
+    harm_of,
+    prompt_rng,
+    quote,
+    truncate_answer,
+)
 from r2d_sdk.train._seed_prompts import SeedPrompt, load_seed_prompts
 
 GOOD_REPLY = ("<think>\nThe user asks how to stop a hung program. [SAFE]\n\n'Kill' here means ending a process. "
@@ -69,12 +76,12 @@ def test_offline_builder_with_the_tiny_model(tiny_model_dir: Path) -> None:
         assert kind == "harmful" or len(trajectory.answer) <= 82  # cut at 80 characters (+ " …")
         assert trajectory.steps[0].text.count('"') >= 2  # the first step quotes the request
         if kind == "harmful":
-            assert pivots == [UNSAFE, SAFE] and trajectory.label == "harmful"
+            assert pivots == [UNSAFE, UNSAFE] and trajectory.label == "harmful"
             assert trajectory.answer.startswith(("I can't", "I'm sorry", "I cannot", "Sorry", "I'm not able"))
         elif kind == "sensitive-benign":
             assert pivots == [RETHINK, SAFE] and trajectory.label == "benign"
         else:
-            assert pivots in ([SAFE], [SAFE, SAFE]) and trajectory.label == "benign"
+            assert pivots in ([SAFE, SAFE], [SAFE, SAFE, SAFE]) and trajectory.label == "benign"
     assert sum(t.meta["kind"] == "harmful" for t in built) == 4
     # The random tiny model only says "\n" when greedy; a repetition penalty makes it say something.
     again = build_offline_trajectories(model, prompts, seed=7, answer_max_tokens=24, max_answer_chars=80,
@@ -94,6 +101,27 @@ def test_offline_builder_varies_its_wording() -> None:
         build_offline_trajectories(None, load_seed_prompts(["benign"])[:2])
 
 
+def test_the_first_step_only_restates_the_request_so_its_pivot_makes_the_decision() -> None:
+    from dataclasses import replace
+
+    from r2d_sdk.train._offline_templates import QUOTE_OPENERS
+
+    harmful = load_seed_prompts(["harmful"])[:30]
+    as_benign = [replace(p, label="benign") for p in harmful]
+    as_sensitive = [replace(p, label="sensitive-benign") for p in harmful]
+    # The same prompt under each label: the first step's words are the same, only its pivot differs.
+    firsts: dict[str, list[Step]] = {}
+    for group in (harmful, as_benign, as_sensitive):
+        for prompt in group:
+            rng = prompt_rng(0, prompt)
+            harm, _ = harm_of(prompt, rng)
+            firsts.setdefault(prompt.id, []).append(_steps(prompt, rng, harm)[0])
+    openings = {opener.split('"')[0] for opener in QUOTE_OPENERS}
+    for steps in firsts.values():
+        assert len({s.text for s in steps}) == 1 and [s.pivot for s in steps] == [UNSAFE, SAFE, RETHINK]
+        assert steps[0].text.split('"')[0] in openings and steps[0].text.endswith('"')
+
+
 def test_wrapped_copies_keep_reasoning_answer_and_label_and_quote_the_inner_request() -> None:
     from r2d_sdk.train._offline_wrappers import WRAPPERS
 
@@ -111,7 +139,7 @@ def test_wrapped_copies_keep_reasoning_answer_and_label_and_quote_the_inner_requ
         original = by_id[copy.meta["prompt_id"]]
         assert copy.instruction == WRAPPERS[copy.meta["wrapper"]].format(request=original.instruction)
         assert (copy.answer, copy.label, copy.answer_pivot) == (original.answer, original.label, original.answer_pivot)
-        assert [s.pivot for s in copy.steps] == [s.pivot for s in original.steps] == [UNSAFE, SAFE]
+        assert [s.pivot for s in copy.steps] == [s.pivot for s in original.steps] == [UNSAFE, UNSAFE]
         # The first step notes the frame, then reasons about the request inside it (its quote).
         assert copy.steps[0].text.endswith(original.steps[0].text) and copy.steps[0].text != original.steps[0].text
         assert quote(original.instruction) in copy.steps[0].text
