@@ -4,8 +4,8 @@ Target: our tokens/s >= TRL's. TRL is not a dependency; install it into the venv
 (`pip install trl`; it leaves torch and transformers as they are). Both run full fine-tuning
 in fp32 (or both in bf16 autocast with --bf16; TRL's own defaults are not used, since recent TRL
 switches on bf16 and gradient checkpointing) on the same prompt/completion pairs (prompt masked),
-in the same order, with AdamW and no gradient checkpointing; ours also computes the CPO term. Throughput = non-padding tokens of the timed steps / their
-wall time; the first step of each is a warm-up and not timed. The two trainers run one after
+in the same order, with AdamW and no gradient checkpointing; ours also computes the CPO term.
+Throughput = non-padding tokens of the timed steps / their wall time; the first step of each is a warm-up and not timed. The two trainers run one after
 the other, so on a shared machine run it when the load is steady (`uptime` is printed).
 
     .venv/bin/python bench/bench_train_vs_trl.py                 # SmolLM2-135M, 5 steps of 8
@@ -112,15 +112,17 @@ def main() -> None:
         add_pivot_tokens(_, tokenizer)
         encoded = [e for e in (encode(t, tokenizer, max_length=512) for t in data) if e]
         order = [i for b in epoch_batches(len(encoded), args.batch, 0, 0) for i in b]
-        trl_seconds = trl(model_ref, data, args.batch, args.steps, Path(tmp) / "trl", order, args.bf16, args.trl_defaults)
+        trl_seconds = trl(model_ref, data, args.batch, args.steps, Path(tmp) / "trl", order, args.bf16,
+                          args.trl_defaults)
     timed = slice(1, None)
     timed_tokens = sum(tokens[timed])
     ours_rate = timed_tokens / sum(our_seconds[timed])
     trl_rate = timed_tokens / sum(trl_seconds[timed])
     from importlib.metadata import version
 
-    print(f"model {args.model}, batch {args.batch}, {args.steps - 1} timed steps, {timed_tokens} tokens, {'bf16' if args.bf16 else 'fp32'}{' (TRL: its defaults)' if args.trl_defaults else ''}; "
-          f"TRL {version('trl')}; load: {os.getloadavg()[0]:.2f}")
+    precision = ("bf16" if args.bf16 else "fp32") + (" (TRL: its defaults)" if args.trl_defaults else "")
+    print(f"model {args.model}, batch {args.batch}, {args.steps - 1} timed steps, {timed_tokens} tokens, "
+          f"{precision}; TRL {version('trl')}; load: {os.getloadavg()[0]:.2f}")
     print(f"  r2d-sdk trainer (CE + CPO): {ours_rate:8.1f} tokens/s  steps {[round(s, 2) for s in our_seconds]}")
     print(f"  TRL SFTTrainer  (CE):       {trl_rate:8.1f} tokens/s  steps {[round(s, 2) for s in trl_seconds]}")
     print(f"throughput ratio (ours / TRL): {ours_rate / trl_rate:.3f}  (target >= 1.0)")

@@ -119,8 +119,8 @@ def _cross_entropy_and_cpo() -> Any:
         but the logits it was given, the backward recomputes the softmax slice by slice into the
         one gradient buffer, and the few CPO entries are added in place. Same values and
         gradients (a test compares it with the plain autograd version). Measured with
-        bench/bench_cpo_overhead.py: a CE + CPO training step now takes 0.84x the time of a step
-        with torch's cross-entropy alone.
+        bench/bench_cpo_overhead.py: a CE + CPO training step takes 0.84x to 1.04x the time of a
+        step with torch's cross-entropy alone, depending on the run.
         """
 
         @staticmethod
