@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from r2d_sdk.train import RETHINK, SAFE, UNSAFE, Step, Trajectory
 from r2d_sdk.train._collate import collate, encode
 from r2d_sdk.train._losses import r2d_loss
 from r2d_sdk.train._model_setup import load_base
 from r2d_sdk.train._tokens import add_pivot_tokens, pivot_ids
+from r2d_sdk.trajectories import RETHINK, SAFE, UNSAFE, Step, Trajectory
 
 TINY = Path.home() / ".cache" / "r2d-sdk" / "test-assets" / "tiny-llama-smollm2-tokenizer-v1"
 

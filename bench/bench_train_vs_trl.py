@@ -25,8 +25,8 @@ from typing import Any
 
 from bench_cpo_overhead import TINY, trajectories  # type: ignore[import-not-found]
 
+from r2d_sdk.recipe._train import TrainSpec
 from r2d_sdk.train._collate import collate, encode, epoch_batches, render_prompt
-from r2d_sdk.train._spec import TrainSpec
 from r2d_sdk.train._trainer import R2DTrainer
 
 

@@ -28,7 +28,7 @@ def test_wheel_contains_plugins_migrations_and_data(tmp_path: Path) -> None:
     for required in ("r2d_plugins/__init__.py", "r2d_plugins/attacks/direct.py", "r2d_plugins/defenses/none.py",
                      "r2d_plugins/templates/screenplay-scene.txt", "r2d_migrations/env.py",
                      "r2d_migrations/script.py.mako", "r2d_migrations/versions/0001_initial.py",
-                     "r2d_sdk/train/seed/prompts.jsonl"):
+                     "r2d_sdk/trajectories/seed/prompts.jsonl"):
         assert required in names, f"{required} missing from {wheel.name}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -58,7 +58,7 @@ def distill(recipe: Path | None, db: str | None, trajectories: Path | None, limi
     prompts already done. Without one: convert between trajectories and the paper's format.
     """
     from r2d_sdk._errors import ConfigError
-    from r2d_sdk.train._trajectory import read_jsonl, write_jsonl, write_paper_jsonl
+    from r2d_sdk.trajectories import read_jsonl, write_jsonl, write_paper_jsonl
 
     if recipe is None:
         if trajectories is None or (export_paper is None) == (import_paper is None):
@@ -75,7 +75,7 @@ def distill(recipe: Path | None, db: str | None, trajectories: Path | None, limi
             click.echo(f"{len(loaded)} trajectories -> {export_paper} in the paper's format (sha256 {digest[:12]})")
         return
     from r2d_sdk.recipe import load_recipe
-    from r2d_sdk.train._distill_run import distill as run_distill
+    from r2d_sdk.trajectories import distill as run_distill
 
     loaded_recipe = load_recipe(recipe)
     store = open_store(db, loaded_recipe.recipe.database)

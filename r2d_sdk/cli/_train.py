@@ -31,7 +31,7 @@ def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then
     configuration continues from its last saved state when the command is run again.
     """
     from r2d_sdk.recipe import load_recipe
-    from r2d_sdk.train._pipeline import process_state, run_training
+    from r2d_sdk.train import process_state, run_training
 
     if limit is not None and not then_run:
         raise click.UsageError("--limit applies to the evaluation: add --run (or use `r2d-sdk run --limit`)")

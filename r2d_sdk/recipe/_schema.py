@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from r2d_sdk._generation import PRESETS, GenerationParams
-from r2d_sdk.train._distill_spec import DistillSpec
-from r2d_sdk.train._spec import TrainSection
+from r2d_sdk.recipe._distill import DistillSpec
+from r2d_sdk.recipe._train import TrainSection
 
 
 class _Strict(BaseModel):

@@ -1,29 +1,18 @@
-"""R2D training: trajectories with pivot tokens, SFT + Contrastive Pivot Optimization.
+"""R2D training: pivot tokens, the SFT + Contrastive Pivot Optimization loss, the trainer,
+checkpoints and the held-out evaluation. Trajectories come from `r2d_sdk.trajectories`.
 
-Import of torch-dependent parts happens in their own modules, not here.
+torch loads inside the functions that need it, not when this package is imported.
 """
 
-from r2d_sdk.train._offline_data import build_offline_trajectories
-from r2d_sdk.train._overlap import find_overlaps
-from r2d_sdk.train._seed_prompts import SeedPrompt, load_seed_prompts
-from r2d_sdk.train._trajectory import (
-    OPPOSITE,
-    PIVOTS,
-    RETHINK,
-    SAFE,
-    THINK_CLOSE,
-    THINK_OPEN,
-    UNSAFE,
-    Step,
-    Trajectory,
-    append_jsonl,
-    file_hash,
-    read_jsonl,
-    write_jsonl,
-    write_paper_jsonl,
+from r2d_sdk.train._checkpoint import (
+    CheckpointRef,
+    folder_hash,
+    link_evaluation_run,
+    read_checkpoint,
+    resolve_checkpoint,
+    resolve_for_run,
 )
+from r2d_sdk.train._pipeline import TrainOutcome, process_state, run_training
 
-__all__ = ["OPPOSITE", "PIVOTS", "RETHINK", "SAFE", "THINK_CLOSE", "THINK_OPEN", "UNSAFE", "Step", "Trajectory",
-           "file_hash", "read_jsonl", "write_jsonl",
-           "SeedPrompt", "append_jsonl", "build_offline_trajectories", "find_overlaps", "load_seed_prompts",
-           "write_paper_jsonl"]
+__all__ = ["CheckpointRef", "TrainOutcome", "folder_hash", "link_evaluation_run", "process_state",
+           "read_checkpoint", "resolve_checkpoint", "resolve_for_run", "run_training"]

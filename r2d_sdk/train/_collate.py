@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from r2d_sdk.train._losses import IGNORE_INDEX
-from r2d_sdk.train._trajectory import Trajectory
+from r2d_sdk.trajectories import Trajectory
 
 PromptFormat = Literal["chat", "vicuna"]
 

@@ -14,23 +14,20 @@ a pivot), so both are tracked on trajectories kept out of training:
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from r2d_sdk.train._collate import collate, render_prompt
+from r2d_sdk.train._forward import forward
 from r2d_sdk.train._losses import IGNORE_INDEX, r2d_loss
-from r2d_sdk.train._trajectory import PIVOTS
-
-if TYPE_CHECKING:
-    from r2d_sdk.train._trainer import R2DTrainer
+from r2d_sdk.trajectories import PIVOTS
 
 _PIVOT = re.compile("|".join(re.escape(p) for p in PIVOTS))
 
 
-def evaluate_heldout(trainer: R2DTrainer) -> dict[str, Any]:
+def evaluate_heldout(trainer: Any) -> dict[str, Any]:
     """Teacher-forced loss parts and pivot accuracy over the held-out set (all processes)."""
     import torch
 
-    from r2d_sdk.train._trainer import forward
 
     accelerator, spec = trainer.accelerator, trainer.spec
     examples = trainer.heldout_examples[accelerator.process_index::accelerator.num_processes]
@@ -74,7 +71,7 @@ def _first_pivot(logits: Any, targets: Any, pivots: Any) -> tuple[int, int]:
     return found, right
 
 
-def generate_heldout(trainer: R2DTrainer) -> dict[str, Any]:
+def generate_heldout(trainer: Any) -> dict[str, Any]:
     """Greedy answers to up to `eval_generate` held-out prompts, alternating labels (main process)."""
     import torch
 

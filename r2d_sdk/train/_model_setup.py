@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from r2d_sdk._errors import R2DError, missing_package
-from r2d_sdk.train._spec import TrainSpec
+from r2d_sdk.recipe import TrainSpec
 from r2d_sdk.train._tokens import ADDED_TOKENS, add_pivot_tokens, token_id
 
 

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from r2d_sdk._errors import ConfigError
-from r2d_sdk.recipe import LoadedRecipe, Recipe
+from r2d_sdk.recipe import LoadedRecipe, Recipe, TrainSpec
 from r2d_sdk.train._collate import split_heldout
-from r2d_sdk.train._spec import TrainSpec
-from r2d_sdk.train._trajectory import Trajectory, read_jsonl, write_jsonl
+from r2d_sdk.trajectories import Trajectory, read_jsonl, write_jsonl
 
 
 @dataclass
@@ -89,7 +88,7 @@ def load_trajectories(loaded: LoadedRecipe, spec: TrainSpec, is_main: bool, stor
 def build_offline(recipe: Recipe, spec: TrainSpec, options: dict[str, Any], store: Any = None) -> list[Trajectory]:
     """Run the offline builder with the recipe's base model (it writes benign answers itself)."""
     from r2d_sdk.run._build import build_models
-    from r2d_sdk.train._offline_data import build_offline_trajectories
+    from r2d_sdk.trajectories import build_offline_trajectories
 
     model = build_models(recipe, store)[spec.base]
     parameters = inspect.signature(build_offline_trajectories).parameters

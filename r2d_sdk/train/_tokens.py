@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from r2d_sdk._errors import R2DError
-from r2d_sdk.train._trajectory import RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE
+from r2d_sdk.trajectories import RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE
 
 ADDED_TOKENS = (SAFE, UNSAFE, RETHINK, THINK_OPEN, THINK_CLOSE)
 # The word each new row starts from (leading space: the mid-sentence form of the word).

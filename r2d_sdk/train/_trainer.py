@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r2d_sdk.recipe import TrainSpec
 from r2d_sdk.train._checkpoint import export_model, load_latest_state, save_state
 from r2d_sdk.train._collate import Example, collate, encode, epoch_batches
 from r2d_sdk.train._evaluate import evaluate_heldout, generate_heldout
-from r2d_sdk.train._losses import IGNORE_INDEX, r2d_loss
+from r2d_sdk.train._forward import forward
+from r2d_sdk.train._losses import r2d_loss
 from r2d_sdk.train._model_setup import load_base, parameter_groups, prepare_model
-from r2d_sdk.train._spec import TrainSpec
 from r2d_sdk.train._tokens import NO_PIVOTS, pivot_ids
-from r2d_sdk.train._trajectory import Trajectory
+from r2d_sdk.trajectories import Trajectory
 
 # (split, rows): called on the main process with step metrics ("train") or held-out results ("heldout").
 LogSink = Callable[[str, list[dict[str, Any]]], None]
@@ -61,40 +62,6 @@ def step_plan(n_examples: int, spec: TrainSpec, world: int, rank: int, epoch: in
     mine = batches[rank: per_rank * world: world]
     accumulation = spec.gradient_accumulation
     return [mine[i:i + accumulation] for i in range(0, len(mine), accumulation)]
-
-
-def forward(model: Any, batch: dict[str, Any], device: Any, labelled_only: bool = False) -> tuple[Any, Any]:
-    """Logits and their aligned targets for a right-padded batch.
-
-    Positions before the earliest labelled token of the batch (the shared prompt prefix, e.g.
-    a chat template's system turn) get no logits at all: the LM head, a fifth of a small
-    model's compute, runs only where a loss can apply. With `labelled_only`, the head also
-    skips each row's own prompt and padding: logits and targets come back flattened to the
-    labelled positions, (n, vocab) and (n,).
-    """
-    import torch
-
-    labels = batch["labels"]
-    labelled = (labels != IGNORE_INDEX).any(dim=0).nonzero()
-    start = max(0, int(labelled[0]) - 1) if len(labelled) else 0
-    width = labels.shape[1]
-    # Shift the targets, not the logits: slicing off the last position would copy every logit
-    # (and its gradient); the last position gets no target instead.
-    targets = labels[:, start + 1:]
-    targets = torch.cat([targets, targets.new_full((targets.shape[0], 1), IGNORE_INDEX)], dim=1).to(device)
-    head = getattr(model, "module", model).get_output_embeddings() if labelled_only else None
-    keep = targets != IGNORE_INDEX
-    # The head sees only the hidden states of labelled positions: a pre-hook picks those rows, so
-    # the model's own forward (and any DDP or PEFT wrapper around it) runs unchanged.
-    hook = head.register_forward_pre_hook(lambda _module, args: (args[0][keep], *args[1:])) if head else None
-    try:
-        # use_cache=False: a training forward has no next step, so no key/value cache is built for one.
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                       logits_to_keep=width - start, use_cache=False).logits
-    finally:
-        if hook is not None:
-            hook.remove()
-    return (logits, targets[keep]) if hook is not None else (logits, targets)
 
 
 class R2DTrainer:

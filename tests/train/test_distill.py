@@ -15,15 +15,16 @@ from r2d_sdk._calls import collect
 from r2d_sdk.cli import cli
 from r2d_sdk.recipe import parse_recipe
 from r2d_sdk.store import Store
-from r2d_sdk.train import RETHINK, SAFE, UNSAFE, Step, Trajectory, read_jsonl
-from r2d_sdk.train._distill import (
+from r2d_sdk.trajectories import RETHINK, SAFE, UNSAFE, Step, Trajectory, read_jsonl
+from r2d_sdk.trajectories._prompts import SeedPrompt, load_seed_prompts
+from r2d_sdk.trajectories._teacher import (
     GuardError,
     MalformedReply,
     parse_guard_verdict,
     parse_teacher_reply,
     relabel_with_guard,
 )
-from r2d_sdk.train._offline_data import (
+from r2d_sdk.trajectories._templated import (
     _steps,
     build_offline_trajectories,
     harm_of,
@@ -31,7 +32,6 @@ from r2d_sdk.train._offline_data import (
     quote,
     truncate_answer,
 )
-from r2d_sdk.train._seed_prompts import SeedPrompt, load_seed_prompts
 
 GOOD_REPLY = ("<think>\nThe user asks how to stop a hung program. [SAFE]\n\n'Kill' here means ending a process. "
               "[RETHINK]\n\nThis is routine system administration. [SAFE]\n</think>\n\n"
@@ -104,7 +104,7 @@ def test_offline_builder_varies_its_wording() -> None:
 def test_the_first_step_only_restates_the_request_so_its_pivot_makes_the_decision() -> None:
     from dataclasses import replace
 
-    from r2d_sdk.train._offline_templates import QUOTE_OPENERS
+    from r2d_sdk.trajectories._templates import QUOTE_OPENERS
 
     harmful = load_seed_prompts(["harmful"])[:30]
     as_benign = [replace(p, label="benign") for p in harmful]
@@ -123,7 +123,7 @@ def test_the_first_step_only_restates_the_request_so_its_pivot_makes_the_decisio
 
 
 def test_wrapped_copies_keep_reasoning_answer_and_label_and_quote_the_inner_request() -> None:
-    from r2d_sdk.train._offline_wrappers import WRAPPERS
+    from r2d_sdk.trajectories._wrappers import WRAPPERS
 
     harmful = load_seed_prompts(["harmful"])[:40]
     plain = build_offline_trajectories(None, harmful, seed=0)

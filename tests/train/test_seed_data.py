@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from r2d_sdk.train._overlap import closest_reference, find_overlaps, normalise
-from r2d_sdk.train._seed_prompts import (
+from r2d_sdk.trajectories._overlap import closest_reference, find_overlaps, normalise
+from r2d_sdk.trajectories._prompts import (
     BENIGN,
     HARMFUL,
     SENSITIVE_BENIGN,
@@ -103,7 +103,7 @@ def test_file_source_and_global_limit(tmp_path: Path) -> None:
 def test_wrappers_do_not_overlap_the_replayed_attack_prompts(data_dir: Path) -> None:
     import json
 
-    from r2d_sdk.train._offline_wrappers import WRAPPERS
+    from r2d_sdk.trajectories._wrappers import WRAPPERS
 
     artifacts = data_dir / "jbb-artifacts" / "attack-artifacts"
     prompts = [j["prompt"] for path in sorted(artifacts.rglob("*.json"))
@@ -130,7 +130,7 @@ def test_every_offline_refusal_is_one_the_jbb_string_judge_recognises() -> None:
     # Otherwise a trained model's refusals would be scored as jailbreaks by refusal-string.
     from r2d_plugins.judges.refusal_string import JBB_REFUSAL_PREFIXES
 
-    from r2d_sdk.train._offline_templates import REFUSALS
+    from r2d_sdk.trajectories._templates import REFUSALS
 
     for refusal in REFUSALS:
         text = refusal.format(reason="It could hurt someone.")

@@ -9,8 +9,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from r2d_sdk import R2DError
-from r2d_sdk.train import PIVOTS, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE
 from r2d_sdk.train._tokens import ADDED_TOKENS, add_pivot_tokens, pivot_ids, token_id
+from r2d_sdk.trajectories import PIVOTS, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE
 
 
 def test_adds_tokens_initialises_rows_from_their_words(tiny_model_dir: Path) -> None:

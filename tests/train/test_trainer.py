@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from r2d_sdk.train import SAFE, UNSAFE, Step, Trajectory, write_jsonl
+from r2d_sdk.recipe._train import TrainSpec
 from r2d_sdk.train._checkpoint import CHECKPOINT_INFO, folder_hash
 from r2d_sdk.train._collate import split_heldout
-from r2d_sdk.train._spec import TrainSpec
 from r2d_sdk.train._tokens import pivot_ids
 from r2d_sdk.train._trainer import R2DTrainer
+from r2d_sdk.trajectories import SAFE, UNSAFE, Step, Trajectory, write_jsonl
 
 
 def trajectory(i: int) -> Trajectory:
@@ -211,9 +211,9 @@ def test_the_head_on_labelled_rows_gives_the_full_forwards_loss_and_gradients(ti
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from r2d_sdk.train._collate import collate, encode
+    from r2d_sdk.train._forward import forward
     from r2d_sdk.train._losses import IGNORE_INDEX, r2d_loss
     from r2d_sdk.train._tokens import add_pivot_tokens
-    from r2d_sdk.train._trainer import forward
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)

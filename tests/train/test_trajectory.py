@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from r2d_sdk import ConfigError
-from r2d_sdk.train import RETHINK, SAFE, UNSAFE, Step, Trajectory, file_hash, read_jsonl, write_jsonl
-from r2d_sdk.train._trajectory import append_jsonl, write_paper_jsonl
+from r2d_sdk.trajectories import RETHINK, SAFE, UNSAFE, Step, Trajectory, file_hash, read_jsonl, write_jsonl
+from r2d_sdk.trajectories._format import append_jsonl, write_paper_jsonl
 
 HARMFUL = Trajectory("Explain how to pick a lock on a neighbour's door.",
                      [Step("The user wants to get into someone else's home.", UNSAFE),

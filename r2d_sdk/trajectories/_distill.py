@@ -21,16 +21,16 @@ from r2d_sdk._calls import collect, stage
 from r2d_sdk._context import Context
 from r2d_sdk._errors import ConfigError, ModelCallError, R2DError
 from r2d_sdk.recipe import LoadedRecipe
-from r2d_sdk.train._distill import (
+from r2d_sdk.trajectories._format import Trajectory, append_jsonl, read_jsonl, write_jsonl
+from r2d_sdk.trajectories._prompts import SeedPrompt, load_prompts
+from r2d_sdk.trajectories._teacher import (
     TEACHER_SYSTEM_PROMPT,
     GuardError,
     MalformedReply,
     parse_teacher_reply,
     relabel_with_guard,
 )
-from r2d_sdk.train._offline_data import build_offline_trajectories_async
-from r2d_sdk.train._seed_prompts import SeedPrompt, load_prompts
-from r2d_sdk.train._trajectory import Trajectory, append_jsonl, read_jsonl, write_jsonl
+from r2d_sdk.trajectories._templated import build_offline_trajectories_async
 
 
 @dataclass

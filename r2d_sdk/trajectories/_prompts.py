@@ -20,7 +20,7 @@ from typing import Any
 
 from r2d_sdk._errors import ConfigError
 from r2d_sdk.data import DataSource, read_table, resolve_data_file
-from r2d_sdk.train._overlap import find_overlaps
+from r2d_sdk.trajectories._overlap import find_overlaps
 
 HARMFUL, BENIGN, SENSITIVE_BENIGN = "harmful", "benign", "sensitive-benign"
 LABELS = (HARMFUL, BENIGN, SENSITIVE_BENIGN)
@@ -71,7 +71,7 @@ def load_seed_prompts(labels: Iterable[str] | None = None) -> list[SeedPrompt]:
     unknown = wanted - set(LABELS)
     if unknown:
         raise ConfigError(f"unknown seed labels {sorted(unknown)}", fix=f"use some of {list(LABELS)}")
-    text = resources.files("r2d_sdk.train").joinpath("seed/prompts.jsonl").read_text(encoding="utf-8")
+    text = resources.files("r2d_sdk.trajectories").joinpath("seed/prompts.jsonl").read_text(encoding="utf-8")
     rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     return [SeedPrompt(**row) for row in rows if row["label"] in wanted]
 
@@ -132,7 +132,7 @@ def load_prompts(sources: Sequence[Any], seed: int = 0, limit: int | None = None
     Returns:
         The prompts and a summary: per-source counts, how many overlaps were dropped, what was checked.
     """
-    from r2d_sdk.train._distill_spec import PromptSource
+    from r2d_sdk.recipe import PromptSource
 
     specs = [s if isinstance(s, PromptSource) else PromptSource.model_validate(s) for s in sources]
     found: list[SeedPrompt] = []

@@ -24,16 +24,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from r2d_sdk._errors import ConfigError, ModelCallError, R2DError
-from r2d_sdk.train import _offline_templates as T
-from r2d_sdk.train import _offline_wrappers as W
-from r2d_sdk.train._seed_prompts import BENIGN, HARMFUL, SENSITIVE_BENIGN, SeedPrompt, load_prompts
-from r2d_sdk.train._trajectory import PIVOTS, RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE, Step, Trajectory
+from r2d_sdk.recipe import QUOTE_CHARS
+from r2d_sdk.trajectories import _templates as T
+from r2d_sdk.trajectories import _wrappers as W
+from r2d_sdk.trajectories._format import (
+    PIVOTS,
+    RETHINK,
+    SAFE,
+    THINK_CLOSE,
+    THINK_OPEN,
+    UNSAFE,
+    Step,
+    Trajectory,
+)
+from r2d_sdk.trajectories._prompts import BENIGN, HARMFUL, SENSITIVE_BENIGN, SeedPrompt, load_prompts
 
 logger = logging.getLogger(__name__)
-# The first reasoning step quotes the request. A long quote buys little (the start of a prompt says
-# what it asks, or which wrapper it hides in) and costs reasoning tokens a small model may not have
-# before its answer budget runs out.
-QUOTE_CHARS = 80
 # A base model that refuses a benign prompt would teach the opposite of R2D: such answers are dropped.
 _REFUSAL_OPENINGS = ("i'm sorry", "i am sorry", "sorry", "i cannot", "i can't", "i apologize", "i apologise",
                      "as an ai", "i'm not able", "i am not able", "i won't")

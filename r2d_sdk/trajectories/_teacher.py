@@ -23,8 +23,8 @@ from dataclasses import replace
 from typing import Any
 
 from r2d_sdk._errors import R2DError
-from r2d_sdk.train._seed_prompts import HARMFUL, SeedPrompt
-from r2d_sdk.train._trajectory import RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE, Step, Trajectory
+from r2d_sdk.trajectories._format import RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE, Step, Trajectory
+from r2d_sdk.trajectories._prompts import HARMFUL, SeedPrompt
 
 TEACHER_SYSTEM_PROMPT = """\
 You are a careful assistant who reasons about safety before answering.

@@ -19,7 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from r2d_sdk.train._offline_data import QUOTE_CHARS
+# The templated builder's first reasoning step quotes the request. A long quote buys little (the
+# start of a prompt says what it asks, or which wrapper it hides in) and costs reasoning tokens a
+# small model may not have before its answer budget runs out.
+QUOTE_CHARS = 80
 
 Label = Literal["harmful", "benign", "sensitive-benign"]
 

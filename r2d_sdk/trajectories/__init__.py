@@ -1,0 +1,32 @@
+"""R2D training data: the trajectory format, prompt sources, teacher distillation, the templated builder.
+
+A trajectory is an instruction, reasoning steps that each end in a pivot token, an answer and
+its pivot. This package makes them (`distill`, `build_offline_trajectories`) and reads and
+writes them (JSONL with a content hash); `r2d_sdk.train` consumes them. Nothing here imports torch.
+"""
+
+from r2d_sdk.trajectories._distill import DistillResult, distill
+from r2d_sdk.trajectories._format import (
+    OPPOSITE,
+    PIVOTS,
+    RETHINK,
+    SAFE,
+    THINK_CLOSE,
+    THINK_OPEN,
+    UNSAFE,
+    Step,
+    Trajectory,
+    append_jsonl,
+    file_hash,
+    read_jsonl,
+    write_jsonl,
+    write_paper_jsonl,
+)
+from r2d_sdk.trajectories._overlap import find_overlaps
+from r2d_sdk.trajectories._prompts import SeedPrompt, load_prompts, load_seed_prompts
+from r2d_sdk.trajectories._templated import build_offline_trajectories
+
+__all__ = ["OPPOSITE", "PIVOTS", "RETHINK", "SAFE", "THINK_CLOSE", "THINK_OPEN", "UNSAFE", "DistillResult",
+           "SeedPrompt", "Step", "Trajectory", "append_jsonl", "build_offline_trajectories", "distill",
+           "file_hash", "find_overlaps", "load_prompts", "load_seed_prompts", "read_jsonl", "write_jsonl",
+           "write_paper_jsonl"]
