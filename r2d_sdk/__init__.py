@@ -3,7 +3,8 @@
 `import r2d_sdk` stays light: torch, transformers and litellm load only when a model is used.
 """
 
-from r2d_sdk._artifact_export import export_artifact
+from typing import TYPE_CHECKING, Any
+
 from r2d_sdk._calls import record_model_call
 from r2d_sdk._components import Attack, Component, Dataset, Defense, Judge, Metric, NoConfig, Target
 from r2d_sdk._context import Context
@@ -27,11 +28,51 @@ from r2d_sdk._types import (
 )
 from r2d_sdk._version import __version__
 from r2d_sdk.data import DataSource, read_table, resolve_data_file
-from r2d_sdk.models import Model
-from r2d_sdk.train._checkpoint import CheckpointRef, link_evaluation_run, resolve_checkpoint, resolve_for_run
+from r2d_sdk.models import LocalClassifier, LocalLM, LocalWeights, MockReply, MockScript, Model
+from r2d_sdk.trajectories import PIVOTS, RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE
+
+if TYPE_CHECKING:
+    from r2d_sdk.report import export_artifact
+    from r2d_sdk.run import Interrupted, RunResult, evaluate, evaluate_async
+    from r2d_sdk.train import CheckpointRef, link_evaluation_run, resolve_checkpoint, resolve_for_run
+
+# Public names whose packages pull in SQLAlchemy and rich: imported on first use (PEP 562), so
+# `import r2d_sdk` in a plugin or a notebook stays fast.
+_LAZY = {
+    "export_artifact": "r2d_sdk.report",
+    "Interrupted": "r2d_sdk.run", "RunResult": "r2d_sdk.run", "evaluate": "r2d_sdk.run",
+    "evaluate_async": "r2d_sdk.run",
+    "CheckpointRef": "r2d_sdk.train", "link_evaluation_run": "r2d_sdk.train", "resolve_checkpoint": "r2d_sdk.train",
+    "resolve_for_run": "r2d_sdk.train",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'r2d_sdk' has no attribute {name!r}")
 
 __all__ = [
+    "PIVOTS",
     "PRESETS",
+    "RETHINK",
+    "SAFE",
+    "THINK_CLOSE",
+    "THINK_OPEN",
+    "UNSAFE",
+    "Interrupted",
+    "LocalClassifier",
+    "LocalLM",
+    "LocalWeights",
+    "MockReply",
+    "MockScript",
+    "RunResult",
+    "evaluate",
+    "evaluate_async",
     "Attack",
     "AttackPrompt",
     "Behavior",

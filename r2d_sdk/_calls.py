@@ -1,8 +1,10 @@
 """Where model calls are recorded: a per-sample collector held in a context variable.
 
 The runner opens a collector around each sample, so every call made while producing it
-(attack, defense, judge) is written with it in one transaction. Calls made elsewhere go to
-the orphan sink, if one is set.
+(attack, defense, judge) is written with it in one transaction. Calls made elsewhere in the
+run (a defense's setup, a calibration) go to the run's orphan sink. Both are context
+variables: each task, and the tasks it starts, sees its own, so two runs in one process (a
+notebook, the gateway) never mix their calls.
 """
 
 from __future__ import annotations
@@ -37,13 +39,17 @@ class CallRecord:
 
 _collector: ContextVar[list[CallRecord] | None] = ContextVar("r2d_call_collector", default=None)
 _stage: ContextVar[str] = ContextVar("r2d_call_stage", default="other")
-_orphan_sink: Callable[[CallRecord], None] | None = None
+_orphan_sink: ContextVar[Callable[[CallRecord], None] | None] = ContextVar("r2d_orphan_sink", default=None)
 
 
-def set_orphan_sink(sink: Callable[[CallRecord], None] | None) -> None:
-    """Where calls outside any sample go (the runner points this at the store)."""
-    global _orphan_sink
-    _orphan_sink = sink
+@contextlib.contextmanager
+def orphan_sink(sink: Callable[[CallRecord], None]) -> Iterator[None]:
+    """Inside the block (this task and the tasks it starts), calls outside any sample go to `sink`."""
+    token = _orphan_sink.set(sink)
+    try:
+        yield
+    finally:
+        _orphan_sink.reset(token)
 
 
 def record(call: CallRecord) -> None:
@@ -51,8 +57,10 @@ def record(call: CallRecord) -> None:
     collector = _collector.get()
     if collector is not None:
         collector.append(call)
-    elif _orphan_sink is not None:
-        _orphan_sink(call)
+        return
+    sink = _orphan_sink.get()
+    if sink is not None:
+        sink(call)
 
 
 def current_stage() -> str:

@@ -1,17 +1,18 @@
-"""What a component may reach at run time: named models, the seed, generation defaults."""
+"""What a component may reach at run time: named models, the seed, generation defaults, the results database."""
 
 from __future__ import annotations
 
 import hashlib
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from r2d_sdk._errors import ConfigError
 from r2d_sdk._generation import GenerationParams
 
 if TYPE_CHECKING:
     from r2d_sdk.models import Model
+    from r2d_sdk.store import Store
 
 
 @dataclass
@@ -23,14 +24,15 @@ class Context:
         seed: the run seed; `rng(name)` derives independent streams from it.
         generation: the recipe's default generation parameters.
         run_id: the results-database run, when there is one.
-        extras: anything else the runner wants components to see.
+        store: the results database the run writes to (None outside a run, e.g. a defense used
+            from Python): where a component finds training runs and links the run to them.
     """
 
     models: dict[str, Model] = field(default_factory=dict)
     seed: int = 0
     generation: GenerationParams = field(default_factory=GenerationParams)
     run_id: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    store: Store | None = None
 
     def model(self, name: str) -> Model:
         """A model by its recipe name; the error lists the names that exist."""

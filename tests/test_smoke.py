@@ -6,14 +6,14 @@ import asyncio
 from pathlib import Path
 
 from r2d_sdk.recipe import parse_recipe
-from r2d_sdk.run import execute
+from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Store
 
 
 def test_mock_run_writes_samples_and_metrics(tmp_path: Path, data_dir: Path, mock_recipe_text: str) -> None:
     loaded = parse_recipe(mock_recipe_text)
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    result = asyncio.run(execute(loaded, store))
+    result = asyncio.run(evaluate_async(loaded, store))
     assert result.status == "completed"
     assert result.samples == {"ok": 5}
     asr = [m for m in result.metrics if m.metric == "asr"]

@@ -108,12 +108,12 @@ class R2DDefense(Defense):
         if self._checkpoint_model is not None:
             return self._checkpoint_model
         config: R2DConfig = self.config  # type: ignore[assignment]
-        ref = resolve_for_run(self.model, self.context.run_id, config.checkpoint, config.training, config.database)
+        ref = resolve_for_run(self.context, config.checkpoint, config.training, config.database)
         options = {k: v for k, v in self.model.local_options.items() if k in ("batch_size", "device", "dtype")}
         options["chat_template"] = config.chat_template or ("vicuna" if ref.prompt_format == "vicuna" else "auto")
         defaults = self.model.defaults.merged(max_tokens=config.max_tokens) if config.max_tokens else self.model.defaults
-        self._checkpoint_model = Model(f"{self.model.name}:r2d", f"local/{ref.path}", defaults,
-                                       cache=self.model.cache, local_options=options)
+        self._checkpoint_model = self.model.derive(f"{self.model.name}:r2d", f"local/{ref.path}", defaults=defaults,
+                                                   local_options=options)
         self._info = {"checkpoint": ref.path, "checkpoint_hash": ref.checkpoint_hash,
                       "training_run_id": ref.training_run_id, "training": ref.name,
                       "model_id": self._checkpoint_model.model_id, "replaces_target": self.model.model_id}

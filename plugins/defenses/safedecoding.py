@@ -16,7 +16,6 @@ import asyncio
 import copy
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -28,6 +27,7 @@ from r2d_sdk import (
     Defense,
     DefenseResult,
     Message,
+    Model,
     record_model_call,
     register,
     resolve_for_run,
@@ -128,11 +128,6 @@ def safe_decode(local: Any, expert: Any, prompt: str, params: Any, first_m: int,
     return prompt_ids, new + (rest if ended is None else rest[:ended]), steps, generated
 
 
-def _exclusive(local: Any, function: Any, *args: Any) -> Any:
-    with local.exclusive():
-        return function(*args)
-
-
 @register("safedecoding")
 class SafeDecoding(Defense):
     """Steer the first m tokens with a safety-expert adapter (α, c), then decode with the base model."""
@@ -149,8 +144,7 @@ class SafeDecoding(Defense):
         """The expert's spec; a training run's name becomes its checkpoint folder (and is linked)."""
         if self.config.training is None:
             return str(self.config.expert)
-        ref = resolve_for_run(self.model, self.context.run_id, training=self.config.training,
-                              database=self.config.database)
+        ref = resolve_for_run(self.context, training=self.config.training, database=self.config.database)
         # `training_run_id` is the key the defense_training_runs view reads: one join from an ASR to the expert.
         self.expert_info = {"training": ref.name, "training_run_id": ref.training_run_id,
                             "expert_checkpoint": ref.path, "expert_checkpoint_hash": ref.checkpoint_hash}
@@ -195,8 +189,8 @@ class SafeDecoding(Defense):
         started = time.perf_counter()
         # In a worker thread, holding the target's lock: taking turns with the target's batches,
         # not running beside them (two torch thread teams on a small CPU slow each other down).
-        prompt_ids, new, steps, completion_tokens = await asyncio.to_thread(
-            _exclusive, local, safe_decode, local, self.expert, local.render(messages), params, self.config.first_m,
+        prompt_ids, new, steps, completion_tokens = await local.run_exclusive(
+            safe_decode, local, self.expert, local.render(messages), params, self.config.first_m,
             self.config.alpha, self.config.c)
         prompt_tokens = len(prompt_ids)
         text = local.tokenizer.decode(new, skip_special_tokens=True).strip()
@@ -205,7 +199,8 @@ class SafeDecoding(Defense):
         record_model_call(self.model, list(messages), text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                           latency_ms=latency, finish_reason="safedecoding", params=params.model_dump(exclude_none=True))
         expert_id = self.config.expert or f"training:{self.config.training}"
-        expert = SimpleNamespace(name=f"{self.model.name}:expert", model_id=f"safedecoding-expert:{expert_id}")
+        # The expert is a model of its own in the call log, though it only scores the first m tokens.
+        expert = Model(f"{self.model.name}:expert", f"safedecoding-expert:{expert_id}")
         record_model_call(expert, list(messages), None, prompt_tokens=sum(prompt_tokens + i for i in range(len(steps))),
                           completion_tokens=len(steps), finish_reason="expert-steps", params=settings)
         return DefenseResult(text, info={**settings, **self.expert_info, "steps": steps})

@@ -32,7 +32,7 @@ def export_artifact_command(run_id: str, attack: str, judge: str, output: Path, 
     Replay it against any model or defense with the `artifact` attack
     (`{name: artifact, args: {path: FILE}}`).
     """
-    from r2d_sdk._artifact_export import export_artifact
+    from r2d_sdk.report import export_artifact
 
     artifact = export_artifact(open_store(db, must_exist=True), run_id, attack, judge, model=model, defense=defense,
                                dataset=dataset, method=method, attack_type=attack_type,

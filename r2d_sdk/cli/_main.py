@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import click
 
 from r2d_sdk._version import __version__
-from r2d_sdk.cli._common import check_recipe, db_option, friendly_errors, limit_datasets, open_store
+from r2d_sdk.cli._common import db_option, friendly_errors, open_store
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,11 +25,12 @@ def cli() -> None:
 def validate(recipe: Path) -> None:
     """Check a recipe (fields, plugin names and arguments, datasets) without running it."""
     from r2d_sdk.recipe import load_recipe
+    from r2d_sdk.run import build_grid
 
     loaded = load_recipe(recipe)
-    counts = check_recipe(loaded)
+    grid = build_grid(loaded)  # the build `run` does, so what passes here can run; nothing is written
     r = loaded.recipe
-    click.echo(f"{recipe}: valid. {', '.join(counts)}; {len(r.targets)} target(s) × {len(r.attacks)} attack(s) "
+    click.echo(f"{recipe}: valid. {', '.join(grid.counts())}; {len(r.targets)} target(s) × {len(r.attacks)} attack(s) "
                f"× {len(r.defenses)} defense(s); judges: {', '.join(s.key for s in r.judges)}")
 
 
@@ -45,20 +45,16 @@ def validate(recipe: Path) -> None:
 def run(recipe: Path, db: str | None, resume: str | None, limit: int | None, concurrency: int | None,
         quiet: bool) -> None:
     """Run a recipe's attack × defense grid and store everything in the results database."""
-    from r2d_sdk.cli._report import print_summary, progress_bar
+    from r2d_sdk.cli._console import progress_bar
     from r2d_sdk.recipe import load_recipe
-    from r2d_sdk.run import Interrupted, execute
+    from r2d_sdk.report import print_summary
+    from r2d_sdk.run import Interrupted, apply_overrides, evaluate
 
-    loaded = load_recipe(recipe)
-    limit_datasets(loaded, limit)
-    if concurrency is not None:
-        loaded.recipe.concurrency = concurrency
-    check_recipe(loaded)  # a bad recipe fails here, before the database is even created
-    store = open_store(db, loaded.recipe.database)
+    loaded = apply_overrides(load_recipe(recipe), limit, concurrency)
     interrupted: Interrupted | None = None
     with progress_bar(quiet) as advance:
         try:
-            result = asyncio.run(execute(loaded, store, resume=resume, progress=advance))
+            result = evaluate(loaded, db, resume=resume, progress=advance)
         except Interrupted as error:
             interrupted = error
     if interrupted is not None:
@@ -71,7 +67,7 @@ def run(recipe: Path, db: str | None, resume: str | None, limit: int | None, con
         sys.stderr.flush()
         # Leave at once: a local model may still be inside a batch we no longer need.
         os._exit(130)
-    print_summary(result, store)
+    print_summary(result, open_store(db, loaded.recipe.database, must_exist=True))
 
 
 @cli.group()
@@ -84,7 +80,7 @@ def plugins() -> None:
 @friendly_errors
 def plugins_list(kind: str | None) -> None:
     """Every registered component, and any plugin package that failed to load."""
-    from r2d_sdk.cli._report import print_plugins
+    from r2d_sdk.cli._console import print_plugins
 
     print_plugins(kind)
 
@@ -94,7 +90,7 @@ def plugins_list(kind: str | None) -> None:
 @friendly_errors
 def plugins_info(name: str) -> None:
     """A component's description and arguments."""
-    from r2d_sdk.cli._report import print_plugin_info
+    from r2d_sdk.cli._console import print_plugin_info
 
     print_plugin_info(name)
 
@@ -110,7 +106,7 @@ def runs() -> None:
 @friendly_errors
 def runs_list(db: str | None, limit: int) -> None:
     """The newest runs."""
-    from r2d_sdk.cli._report import print_runs
+    from r2d_sdk.report import print_runs
 
     print_runs(open_store(db, must_exist=True), limit)
 
@@ -121,7 +117,7 @@ def runs_list(db: str | None, limit: int) -> None:
 @friendly_errors
 def runs_show(run_id: str, db: str | None) -> None:
     """A run's details and metrics (RUN_ID or 'latest')."""
-    from r2d_sdk.cli._report import print_run
+    from r2d_sdk.report import print_run
 
     print_run(open_store(db, must_exist=True), run_id)
 
@@ -133,8 +129,8 @@ def runs_show(run_id: str, db: str | None) -> None:
 @friendly_errors
 def sql(query: str, db: str | None, fmt: str) -> None:
     """Run a read-only SQL query against the results database."""
-    from r2d_sdk.cli._report import print_rows
-    from r2d_sdk.store._sql import read_only_query
+    from r2d_sdk.report import print_rows
+    from r2d_sdk.store import read_only_query
 
     store = open_store(db, must_exist=True)
     columns, rows = read_only_query(store.engine, query)

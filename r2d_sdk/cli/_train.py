@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from r2d_sdk.cli._common import check_recipe, db_option, friendly_errors, limit_datasets, open_store
+from r2d_sdk.cli._common import db_option, friendly_errors, open_store
 
 
 @click.command()
@@ -35,10 +35,12 @@ def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then
 
     if limit is not None and not then_run:
         raise click.UsageError("--limit applies to the evaluation: add --run (or use `r2d-sdk run --limit`)")
-    loaded = load_recipe(recipe)
-    limit_datasets(loaded, limit)
-    if then_run:
-        check_recipe(loaded)  # a bad evaluation grid fails now, not after the training
+    from r2d_sdk.run import apply_overrides, build_grid
+
+    loaded = apply_overrides(load_recipe(recipe), limit)
+    # A bad evaluation grid fails now, not after the training; the same grid runs afterwards (the
+    # r2d defense finds its checkpoint in setup, once training has written it).
+    grid = build_grid(loaded) if then_run else None
     state = process_state()
     store = open_store(db, loaded.recipe.database) if state.is_main_process else None
     outcomes = run_training(loaded, store, list(only) or None, force=force, progress=not quiet)
@@ -55,10 +57,11 @@ def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then
     if then_run:
         import asyncio
 
-        from r2d_sdk.cli._report import print_summary, progress_bar
+        from r2d_sdk.cli._console import progress_bar
+        from r2d_sdk.report import print_summary
         from r2d_sdk.run import execute
 
-        assert store is not None  # evaluation runs in the main process only
+        assert store is not None and grid is not None  # evaluation runs in the main process only
         with progress_bar(quiet) as advance:
-            result = asyncio.run(execute(loaded, store, progress=advance))
+            result = asyncio.run(execute(loaded, grid, store, progress=advance))
         print_summary(result, store)

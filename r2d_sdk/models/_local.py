@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from r2d_sdk._errors import R2DError, missing_package
 from r2d_sdk._generation import GenerationParams
-from r2d_sdk._offline import quiet_network_defaults
-from r2d_sdk._settings import hub_allowed
 from r2d_sdk._types import Message
+from r2d_sdk.models._local_base import LocalWeights, default_device, load_pretrained
 
 
 @dataclass
@@ -40,20 +36,8 @@ class _Request:
     future: asyncio.Future[LocalGeneration]
 
 
-def resolve_model_folder(ref: str) -> tuple[str, bool]:
-    """Map a local model reference to something `from_pretrained` takes, and whether it is on disk."""
-    from r2d_sdk.models._embedded import EMBEDDED_ALIASES, embedded_model_folder
-
-    if ref.lower() in EMBEDDED_ALIASES:
-        return str(embedded_model_folder()), True
-    path = Path(ref).expanduser()
-    if path.exists():
-        return str(path), True
-    return ref, False
-
-
-class LocalModel:
-    """A transformers causal LM and its tokenizer, loaded once per process per reference.
+class LocalModel(LocalWeights):
+    """A transformers causal LM and its tokenizer, loaded once per process per reference and options.
 
     Args:
         ref: `smollm2` (embedded), a folder, or a Hugging Face id (hub only if reachable and allowed).
@@ -63,70 +47,32 @@ class LocalModel:
         device: `cpu`, `cuda`, ... (default: cuda when available).
         chat_template: `auto` (the tokenizer's own) or `vicuna` ("{system} USER: {prompt} ASSISTANT:").
         adapter: a PEFT adapter folder to load on top of the base.
+        threads: torch CPU threads (default: torch's own choice).
+        share_prefix: run the prompts' common prefix once per batch.
     """
-
-    _instances: dict[tuple[Any, ...], LocalModel] = {}
-    _instances_lock = threading.Lock()
-
-    @classmethod
-    def get(cls, ref: str, **options: Any) -> LocalModel:
-        """The process-wide instance for this reference and options (loaded on first use)."""
-        key = (ref, tuple(sorted((k, str(v)) for k, v in options.items())))
-        with cls._instances_lock:
-            if key not in cls._instances:
-                cls._instances[key] = cls(ref, **options)
-            return cls._instances[key]
 
     def __init__(self, ref: str, batch_size: int = 32, batch_wait_ms: float = 15.0, dtype: str | None = None,
                  device: str | None = None, chat_template: str = "auto", adapter: str | None = None,
                  threads: int | None = None, share_prefix: bool = True) -> None:
-        quiet_network_defaults()
-        try:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-        except ImportError as error:
-            raise missing_package(error.name or "transformers", "local models") from None
-        if threads:
-            torch.set_num_threads(threads)
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # our own progress bar is the one that matters
-        self.ref = ref
+        super().__init__(ref, threads)
         self.batch_size = batch_size
         self.batch_wait = batch_wait_ms / 1000
         self.chat_template = chat_template
         self.share_prefix = share_prefix
-        folder, on_disk = resolve_model_folder(ref)
-        local_only = on_disk or not hub_allowed()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=local_only)
-            torch_dtype = getattr(torch, dtype) if dtype else None
-            self.model: Any = AutoModelForCausalLM.from_pretrained(folder, local_files_only=local_only, dtype=torch_dtype)
-        except OSError as error:
-            raise R2DError(f"could not load local model '{ref}': {error}",
-                           fix="give a folder with config.json and weights, `smollm2` for the embedded model, "
-                               "or a hub id with HF_HUB_OFFLINE unset and the hub reachable") from None
+        self.tokenizer, self.model = load_pretrained("AutoModelForCausalLM", ref, dtype)
         if adapter:
             from peft import PeftModel
 
             self.model = PeftModel.from_pretrained(self.model, adapter)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = default_device(device)
         self.model.to(self.device).eval()
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
-        self._torch_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"r2d-local-{ref}")
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    def exclusive(self) -> threading.Lock:
-        """The lock every batch and scoring pass holds: a plugin that drives the model itself
-        (e.g. SafeDecoding's own decoding loop) holds it too, so the two never run at once. On a
-        small CPU two concurrent torch calls each bring their own thread team and slow both.
-        """
-        return self._torch_lock
 
     def decoding_kwargs(self, params: GenerationParams, max_new_tokens: int) -> dict[str, Any]:
         """`generate` keyword arguments for these settings (greedy or sampled; stop strings aside)."""

@@ -12,13 +12,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 from r2d_sdk._calls import CallRecord, current_stage, record
 from r2d_sdk._errors import ModelCallError
 from r2d_sdk._generation import GenerationParams
-from r2d_sdk._offline import import_litellm
+from r2d_sdk._network import import_litellm
 from r2d_sdk._types import Message, ModelOutput
 
 if TYPE_CHECKING:
-    from r2d_sdk.models._local import LocalModel
+    from r2d_sdk.models._classifier import LocalClassifier
+    from r2d_sdk.models._face import LocalLM
+    from r2d_sdk.models._mock import MockScript
 
 LOCAL_PREFIX = "local/"
+MOCK_PREFIX = "mock/"
 
 # Errors worth another try: the provider was busy or the connection dropped.
 _TRANSIENT = ("RateLimitError", "APIConnectionError", "Timeout", "ServiceUnavailableError",
@@ -60,12 +63,15 @@ class Model:
         extra: further LiteLLM keyword arguments (e.g. `mock_response` in tests).
         cache: where deterministic responses are kept between runs.
         max_retries: tries after the first on transient errors.
+        local_options: how a `local/...` model is loaded and batched (batch_size, dtype, device,
+            chat_template, adapter, ...); sent with each call.
+        mock: the script of a `mock/<name>` model (default: answers "OK").
     """
 
     def __init__(self, name: str, model_id: str, defaults: GenerationParams | None = None, *,
                  api_base: str | None = None, api_key: str | None = None, extra: dict[str, Any] | None = None,
-                 cache: ResponseCache | None = None, max_retries: int = 3, local_options: dict[str, Any] | None = None
-                 ) -> None:
+                 cache: ResponseCache | None = None, max_retries: int = 3, local_options: dict[str, Any] | None = None,
+                 mock: MockScript | None = None) -> None:
         self.name = name
         self.model_id = model_id
         self.defaults = defaults or GenerationParams()
@@ -75,6 +81,11 @@ class Model:
         self.cache = cache
         self.max_retries = max_retries
         self.local_options = dict(local_options or {})
+        if mock is None and self.is_mock:
+            from r2d_sdk.models._mock import MockScript
+
+            mock = MockScript()
+        self.mock = mock
 
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, model_id={self.model_id!r})"
@@ -85,21 +96,50 @@ class Model:
         return self.model_id.startswith(LOCAL_PREFIX)
 
     @property
-    def local(self) -> LocalModel:
-        """The loaded local model: torch module, tokenizer, scoring. Local models only."""
+    def is_mock(self) -> bool:
+        """True for a scripted `mock/<name>` model."""
+        return self.model_id.startswith(MOCK_PREFIX)
+
+    def _require_local(self) -> str:
         if not self.is_local:
             raise ModelCallError(f"model '{self.name}' ({self.model_id}) is an API model; this needs a local one",
                                  fix="name a `local/...` model in the recipe for this component")
+        return self.model_id[len(LOCAL_PREFIX):]
+
+    @property
+    def local(self) -> LocalLM:
+        """The loaded local model (tokenizer, torch module, prompt text, scoring). Local models only."""
         from r2d_sdk.models._local import LocalModel
 
-        return LocalModel.get(self.model_id[len(LOCAL_PREFIX):], **self.local_options)
+        return LocalModel.get(self._require_local(), **self.local_options)
+
+    def classifier(self, head: str = "sequence", **options: Any) -> LocalClassifier:
+        """This local model's weights as a classifier (see `LocalClassifier`), loaded once.
+
+        The model's dtype and device carry over; `options` are the classifier's own (positive,
+        yes/no words, batch size, max length).
+        """
+        from r2d_sdk.models._classifier import LocalClassifier
+
+        carried = {k: v for k, v in self.local_options.items() if k in ("dtype", "device", "threads")}
+        return LocalClassifier.get(self._require_local(), head=head, **{**carried, **options})
+
+    def derive(self, name: str, model_id: str, *, defaults: GenerationParams | None = None,
+               local_options: dict[str, Any] | None = None) -> Model:
+        """Another model that shares this one's response cache and retries (e.g. the checkpoint a
+        defense answers with in place of the target)."""
+        return Model(name, model_id, defaults or self.defaults, cache=self.cache, max_retries=self.max_retries,
+                     local_options=local_options)
 
     def _keyed_extra(self) -> dict[str, Any]:
         # Weights precision, adapter and prompt format change a local model's answers: a cached
         # float32 answer must not stand in for a bfloat16 one. Batch size only regroups the work.
         changes_output = {k: v for k, v in self.local_options.items() if k in ("dtype", "adapter", "chat_template")
                           and v not in (None, "auto")}
-        return {**self.extra, **({"local": changes_output} if changes_output else {})}
+        keyed = {**self.extra, **({"local": changes_output} if changes_output else {})}
+        if self.mock is not None:  # a changed script must not be answered from the cache
+            keyed["mock"] = self.mock.fingerprint()
+        return keyed
 
     async def generate(self, messages: list[Message], params: GenerationParams | None = None, *,
                        top_logprobs: int | None = None, **overrides: Any) -> ModelOutput:
@@ -149,12 +189,16 @@ class Model:
     async def _call_litellm(self, messages: list[Message], params: GenerationParams,
                             top_logprobs: int | None = None) -> ModelOutput:
         litellm = import_litellm()
-        if self.is_local:
-            from r2d_sdk.models._local_provider import LOAD_OPTIONS, ensure_registered
+        kwargs: dict[str, Any] = {"temperature": params.temperature, "max_tokens": params.max_tokens}
+        if self.is_local or self.is_mock:
+            from r2d_sdk.models._providers import LOCAL_OPTIONS_KEY, MOCK_SCRIPT_KEY, ensure_registered
 
             ensure_registered()
-            LOAD_OPTIONS[self.model_id[len(LOCAL_PREFIX):]] = self.local_options
-        kwargs: dict[str, Any] = {"temperature": params.temperature, "max_tokens": params.max_tokens}
+            # With the call, not in a shared table: models sharing a reference keep their own settings.
+            if self.is_local:
+                kwargs[LOCAL_OPTIONS_KEY] = self.local_options
+            else:
+                kwargs[MOCK_SCRIPT_KEY] = self.mock
         if params.top_p is not None:
             kwargs["top_p"] = params.top_p
         if params.seed is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -15,10 +16,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelSpec(_Strict):
-    """A model the recipe can name: `local/<ref>` or any LiteLLM model string."""
+class MockRule(_Strict):
+    """A scripted model's conditional reply: when the last user turn matches, answer this."""
 
-    model: str = Field(description="LiteLLM model string, or local/<smollm2|folder|hub id>")
+    match: str = Field(description="a regular expression searched in the last user turn")
+    reply: str
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a regular expression: {error}") from None
+        return value
+
+
+class MockSpec(_Strict):
+    """The script of a `mock/<name>` model (docs/plugins.md, "Testing with the mock provider")."""
+
+    replies: list[str] = Field(default_factory=lambda: ["OK"], min_length=1, description="answers used in turn")
+    when: list[MockRule] = Field(default_factory=list, description="conditional replies, tried first")
+    latency_ms: float = Field(0.0, ge=0.0, le=600_000.0)
+    failures: list[Literal["rate_limit", "timeout", "connection", "server", "unavailable", "auth", "bad_request"]
+                   | None] = Field(default_factory=list, description="an outcome per call, cycled; null answers")
+
+
+class ModelSpec(_Strict):
+    """A model the recipe can name: `local/<ref>`, `mock/<name>` or any LiteLLM model string."""
+
+    model: str = Field(description="LiteLLM model string, local/<smollm2|folder|hub id>, or mock/<name>")
     api_base: str | None = Field(None, description="server URL for self-hosted providers")
     api_key: str | None = Field(None, description="use ${ENV_VAR}; the value is never stored")
     params: dict[str, Any] = Field(default_factory=dict, description="extra LiteLLM arguments")
@@ -30,6 +57,14 @@ class ModelSpec(_Strict):
     device: str | None = None
     chat_template: str = Field("auto", pattern="^(auto|vicuna)$")
     adapter: str | None = None
+    # Mock models only.
+    mock: MockSpec | None = Field(None, description="the script of a mock/<name> model")
+
+    @model_validator(mode="after")
+    def _mock_only_for_mock(self) -> ModelSpec:
+        if self.mock is not None and not self.model.startswith("mock/"):
+            raise ValueError(f"mock: applies to mock/<name> models only, not {self.model}")
+        return self
 
     def local_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"batch_size": self.batch_size, "chat_template": self.chat_template}

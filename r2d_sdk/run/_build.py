@@ -1,22 +1,36 @@
-"""Turn a validated recipe into live components: models, datasets, attacks, defenses, judges, metrics."""
+"""Turn a validated recipe into live components, once: models, datasets, attacks, defenses, judges, metrics.
+
+`r2d-sdk validate` and `r2d-sdk run` share this build: validation is building everything a run
+needs without writing anything, so what `validate` accepts `run` can start. Heavy work (loading
+weights) waits for first use or a component's `setup()`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from r2d_sdk._components import Attack, Dataset, Defense, Judge, Metric
 from r2d_sdk._context import Context
 from r2d_sdk._errors import ConfigError, Unavailable
 from r2d_sdk._registry import create, lookup, validate_config
 from r2d_sdk._types import Behavior
-from r2d_sdk.models import Model, ResponseCache
-from r2d_sdk.recipe import DatasetSpec, Recipe
+from r2d_sdk.models import Model, build_models
+from r2d_sdk.recipe import DatasetSpec, LoadedRecipe
+
+if TYPE_CHECKING:
+    from r2d_sdk.store import Store
+
+COMPONENT_FIELDS = ("datasets", "attacks", "defenses", "judges", "metrics")
 
 
 @dataclass
 class Grid:
-    """The components of one run, keyed by their recipe label."""
+    """The components of one run, keyed by their recipe label.
+
+    Attributes:
+        skipped: components left out, with the reason (an optional input is missing).
+    """
 
     context: Context
     items: dict[str, list[Behavior]]
@@ -25,20 +39,22 @@ class Grid:
     judges: dict[str, Judge]
     metrics: dict[str, Metric]
     targets: list[str]
+    skipped: list[str] = field(default_factory=list)
 
+    @property
+    def models(self) -> dict[str, Model]:
+        return self.context.models
 
-def build_models(recipe: Recipe, cache: ResponseCache | None) -> dict[str, Model]:
-    defaults = recipe.generation.params()
-    models = {}
-    for name, spec in recipe.models.items():
-        try:
-            params = defaults.merged(**spec.generation)
-        except Exception as error:
-            raise ConfigError(f"models.{name}.generation: {error}", fix="see docs/recipes.md, section generation") from None
-        models[name] = Model(name, spec.model, params, api_base=spec.api_base, api_key=spec.api_key,
-                             extra=spec.params, cache=cache, max_retries=spec.max_retries,
-                             local_options=spec.local_options())
-    return models
+    def attach(self, store: Store, run_id: str | None) -> None:
+        """Give the run's results database to the models (their response cache) and components."""
+        for model in self.models.values():
+            model.cache = store.responses
+        self.context.store = store
+        self.context.run_id = run_id
+
+    def counts(self) -> list[str]:
+        """One "label: N items" line per dataset."""
+        return [f"{label}: {len(items)} items" for label, items in self.items.items()]
 
 
 def load_items(spec: DatasetSpec, context: Context, where: str) -> list[Behavior]:
@@ -67,22 +83,47 @@ def load_items(spec: DatasetSpec, context: Context, where: str) -> list[Behavior
     return items
 
 
-def validate_components(recipe: Recipe) -> None:
-    """Check every plugin name and its arguments without building anything heavy."""
-    for field_name in ("attacks", "defenses", "judges", "metrics", "datasets"):
-        kind = field_name[:-1]
+def validate_components(recipe: Any) -> None:
+    """Check every plugin name and its arguments, naming the field path, before building anything."""
+    for field_name in COMPONENT_FIELDS:
         for index, spec in enumerate(getattr(recipe, field_name)):
-            info = lookup(kind, spec.name)
-            validate_config(info, spec.args, f"{field_name}[{index}]")
+            path = f"{field_name}[{index}]"
+            try:
+                info = lookup(field_name[:-1], spec.name)
+            except ConfigError as error:
+                raise ConfigError(f"{path}.name: {error.message}", error.fix) from None
+            validate_config(info, spec.args, f"{path}.args: {field_name[:-1]}")
 
 
-def build_grid(recipe: Recipe, cache: ResponseCache | None, run_id: str | None = None,
-               extras: dict[str, Any] | None = None) -> Grid:
+def check_components(loaded: LoadedRecipe) -> None:
+    """The part of the build that reads no data: plugin names, their arguments, model settings."""
+    try:
+        validate_components(loaded.recipe)
+        build_models(loaded.recipe)
+    except ConfigError as error:
+        raise ConfigError(f"{loaded.path or '<recipe>'}: {error.message}", error.fix) from None
+
+
+def build_grid(loaded: LoadedRecipe) -> Grid:
+    """Every component of the recipe's grid, built once; nothing is written anywhere.
+
+    Raises:
+        ConfigError: naming the recipe file and the field path.
+    """
+    where = str(loaded.path) if loaded.path else "<recipe>"
+    try:
+        return _build(loaded)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error.message}", error.fix) from None
+
+
+def _build(loaded: LoadedRecipe) -> Grid:
+    recipe = loaded.recipe
     validate_components(recipe)
-    models = build_models(recipe, cache)
-    context = Context(models=models, seed=recipe.seed, generation=recipe.generation.params(), run_id=run_id,
-                      extras=dict(extras or {}))
+    models = build_models(recipe)  # the response cache is attached with the store (Grid.attach)
+    context = Context(models=models, seed=recipe.seed, generation=recipe.generation.params())
     items = {spec.key: load_items(spec, context, f"datasets[{i}]") for i, spec in enumerate(recipe.datasets)}
+    skipped: list[str] = []
 
     def make(kind: str, field_name: str) -> dict[str, Any]:
         built = {}
@@ -90,20 +131,21 @@ def build_grid(recipe: Recipe, cache: ResponseCache | None, run_id: str | None =
             try:
                 built[spec.key] = create(kind, spec.name, spec.args, context, f"{field_name}[{i}]")
             except Unavailable as why:  # optional input missing: leave it out, and say so
-                context.extras.setdefault("skipped", []).append(f"{kind} {spec.key}: {why.message}")
+                skipped.append(f"{kind} {spec.key}: {why.message}")
         return built
 
     attacks = make("attack", "attacks")
     judges = make("judge", "judges")
     metrics = make("metric", "metrics")
     defenses = {}
-    for model_name in recipe.targets:
+    for model_name in recipe.targets if recipe.datasets else []:
         for i, spec in enumerate(recipe.defenses):
             try:
                 defense = create("defense", spec.name, spec.args, context, f"defenses[{i}]")
             except Unavailable as why:
-                context.extras.setdefault("skipped", []).append(f"defense {spec.key}: {why.message}")
+                if model_name == recipe.targets[0]:
+                    skipped.append(f"defense {spec.key}: {why.message}")
                 continue
             assert isinstance(defense, Defense)
             defenses[(model_name, spec.key)] = defense.bind(models[model_name])
-    return Grid(context, items, attacks, defenses, judges, metrics, recipe.targets)
+    return Grid(context, items, attacks, defenses, judges, metrics, recipe.targets, skipped)

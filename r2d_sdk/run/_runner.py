@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from r2d_sdk._calls import CallRecord, collect, set_orphan_sink, stage
+from r2d_sdk._calls import CallRecord, collect, orphan_sink, stage
 from r2d_sdk._components import Attack, Defense
 from r2d_sdk._errors import R2DError
 from r2d_sdk._types import AttackPrompt, Behavior, DefenseResult, Judgment, Message
 from r2d_sdk.recipe import LoadedRecipe
-from r2d_sdk.run._build import Grid, build_grid
+from r2d_sdk.run._build import Grid
 from r2d_sdk.run._metrics import compute_metrics
 from r2d_sdk.store import SampleRecord, Store
 
@@ -34,6 +34,7 @@ class RunResult:
         seconds: wall time of this start.
         skipped_components: components left out of the grid, with the reason (e.g. a missing
             optional artifact file).
+        database: where the results are (a SQLite path, or the URL without its password).
     """
 
     run_id: str
@@ -43,6 +44,7 @@ class RunResult:
     skipped: int = 0
     seconds: float = 0.0
     skipped_components: list[str] = field(default_factory=list)
+    database: str = ""
 
 
 @dataclass
@@ -81,7 +83,7 @@ class _Writer:
         self.store.write_samples(self.run_id, records)
         self.store.write_orphan_calls(self.run_id, orphans)
         if not records:
-            self.store.flush_cache()
+            self.store.responses.flush()
         self.last_flush = time.monotonic()
 
 
@@ -174,9 +176,13 @@ def _attack_applies(recipe: Any, unit: _Unit) -> bool:
     return spec is None or spec.datasets is None or unit.dataset in spec.datasets
 
 
-async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
-                  progress: Any = None, extras: dict[str, Any] | None = None) -> RunResult:
-    """Run (or resume) a recipe against a store. `progress` gets (advance, total) callbacks."""
+async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | None = None,
+                  progress: Any = None) -> RunResult:
+    """Run (or resume) a built grid against a store. `progress` gets (advance, total) callbacks.
+
+    `grid` comes from `build_grid(loaded)`: the recipe is validated and built once, before the
+    store is opened, so a bad recipe writes nothing.
+    """
     recipe = loaded.recipe
     started = time.monotonic()
     if not recipe.datasets:  # a train- or distill-only recipe has nothing to evaluate
@@ -191,18 +197,13 @@ async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
         if run.status == "completed":
             raise R2DError(f"run {run.id} is already complete", fix="start a new run without --resume")
         run_id = run.id
-    else:
-        run_id = None
-    grid = build_grid(recipe, store, run_id, extras)  # bad plugins/data fail before any row is written
-    if run_id is not None:
         store.set_status(run_id, "running")
     else:
         path = str(loaded.path) if loaded.path else None
         run_id = store.create_run(recipe.name, loaded.text, loaded.hash, recipe.seed, path)
-        grid.context.run_id = run_id
+    grid.attach(store, run_id)
     done = store.done_cells(run_id)
     writer = _Writer(store, run_id)
-    set_orphan_sink(writer.orphans.append)
     units = [unit for unit in _ordered_units(grid) if _attack_applies(recipe, unit)]
     if progress is not None:
         progress(0, len(units))
@@ -224,29 +225,27 @@ async def execute(loaded: LoadedRecipe, store: Store, resume: str | None = None,
                 progress(1, len(units))
 
     status = "completed"
-    try:
-        with stage("setup"):
-            await asyncio.gather(*(defense.setup() for defense in grid.defenses.values()))
-        workers = [asyncio.create_task(worker()) for _ in range(min(recipe.concurrency, max(1, len(units))))]
+    with orphan_sink(writer.orphans.append):  # this run's calls outside a sample (setup, calibration)
         try:
-            await asyncio.gather(*workers)
-        finally:
-            for task in workers:
-                task.cancel()
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        status = "interrupted"
-    except BaseException as error:
-        writer.flush()
-        store.set_status(run_id, "failed", f"{type(error).__name__}: {error}")
-        set_orphan_sink(None)
-        raise
-    finally:
-        set_orphan_sink(None)
+            with stage("setup"):
+                await asyncio.gather(*(defense.setup() for defense in grid.defenses.values()))
+            workers = [asyncio.create_task(worker()) for _ in range(min(recipe.concurrency, max(1, len(units))))]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for task in workers:
+                    task.cancel()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            status = "interrupted"
+        except BaseException as error:
+            writer.flush()
+            store.set_status(run_id, "failed", f"{type(error).__name__}: {error}")
+            raise
     writer.flush()
     store.replace_metrics(run_id, compute_metrics(grid.metrics, store.judgment_groups(run_id)))
     store.set_status(run_id, status)
     result = RunResult(run_id, status, store.sample_count(run_id), store.metrics(run_id), len(done),
-                       time.monotonic() - started, list(grid.context.extras.get("skipped", [])))
+                       time.monotonic() - started, list(grid.skipped), store.sqlite_path or store.display_url)
     if status == "interrupted":
         interrupted = Interrupted(f"run {run_id} interrupted; {sum(result.samples.values())} samples are saved",
                                   fix=f"r2d-sdk run {loaded.path or 'RECIPE'} --resume {run_id}", exit_code=130)

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from r2d_sdk._calls import CallRecord
 from r2d_sdk._errors import R2DError
-from r2d_sdk._types import Judgment, ModelOutput
+from r2d_sdk._types import Judgment
 from r2d_sdk._version import __version__
 from r2d_sdk.store import _migrate
-from r2d_sdk.store._schema import CachedResponse, JudgmentRow, MetricRow, ModelCall, Run, Sample
+from r2d_sdk.store._responses import ResponseTable
+from r2d_sdk.store._schema import JudgmentRow, MetricRow, ModelCall, Run, Sample
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Store:
     """Results database: migrated when opened; SQLite file or PostgreSQL by URL.
 
     Writes are synchronous and short; the runner batches finished samples so one commit
-    carries many. It is also the response cache (`get`/`put`).
+    carries many. `responses` is the response cache that models are given.
     """
 
     def __init__(self, url: str, migrate: bool = True) -> None:
@@ -108,9 +109,8 @@ class Store:
         self.engine = _migrate.make_engine(url)
         if migrate:
             _migrate.upgrade(self.engine)
-        self._pending_cache: dict[str, ModelOutput] = {}
-        self._cached_keys: set[str] | None = None  # loaded on first lookup; misses then cost no query
         self._lock = threading.Lock()
+        self.responses = ResponseTable(self.engine, self._lock)
 
     @property
     def display_url(self) -> str:
@@ -121,7 +121,7 @@ class Store:
         return self.engine.url.database if self.engine.dialect.name == "sqlite" else None
 
     def close(self) -> None:
-        self.flush_cache()
+        self.responses.flush()
         self.engine.dispose()
 
     # ---- runs --------------------------------------------------------------------------
@@ -217,7 +217,7 @@ class Store:
                 connection.execute(insert(ModelCall), call_rows)
             if judgment_rows:
                 connection.execute(insert(JudgmentRow), judgment_rows)
-            self._flush_cache(connection)
+            self.responses.flush_into(connection)
 
     def write_orphan_calls(self, run_id: str | None, calls: list[CallRecord]) -> None:
         """Calls made outside any sample (calibration, setup)."""
@@ -257,43 +257,3 @@ class Store:
             rows = connection.execute(select(Sample.status, func.count()).where(Sample.run_id == run_id)
                                       .group_by(Sample.status))
             return {status: count for status, count in rows}
-
-    # ---- response cache ----------------------------------------------------------------
-    def get(self, key: str) -> ModelOutput | None:
-        pending = self._pending_cache.get(key)
-        if pending is not None:
-            return ModelOutput(**{**pending.__dict__, "cached": True, "latency_ms": 0.0})
-        if self._cached_keys is None:
-            with self.engine.connect() as connection:
-                self._cached_keys = set(connection.execute(select(CachedResponse.key)).scalars())
-        if key not in self._cached_keys:
-            return None
-        with self.engine.connect() as connection:
-            row = connection.execute(select(CachedResponse).where(CachedResponse.key == key)).first()
-        if row is None:
-            return None
-        return ModelOutput(text=row.response, model=row.model_id, prompt_tokens=row.prompt_tokens,
-                           completion_tokens=row.completion_tokens, finish_reason=row.finish_reason, cached=True)
-
-    def put(self, key: str, output: ModelOutput) -> None:
-        # Buffered: written with the next sample batch, or on flush.
-        self._pending_cache[key] = output
-        if self._cached_keys is not None:
-            self._cached_keys.add(key)
-
-    def flush_cache(self) -> None:
-        with self._lock, self.engine.begin() as connection:
-            self._flush_cache(connection)
-
-    def _flush_cache(self, connection: Any) -> None:
-        if not self._pending_cache:
-            return
-        pending, self._pending_cache = self._pending_cache, {}
-        rows = [{"key": k, "model_id": o.model, "response": o.text, "finish_reason": o.finish_reason,
-                 "prompt_tokens": o.prompt_tokens, "completion_tokens": o.completion_tokens,
-                 "created_at": datetime.now(UTC)} for k, o in pending.items()]
-        # Another process (or Store) may have cached the same call meanwhile: first writer wins.
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        dialect: Any = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        connection.execute(dialect.insert(CachedResponse).on_conflict_do_nothing(index_elements=["key"]), rows)

@@ -14,9 +14,13 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from r2d_sdk._errors import ConfigError, R2DError
+
+if TYPE_CHECKING:
+    from r2d_sdk._context import Context
+    from r2d_sdk.store import Store
 
 STATE_FILE = "trainer_state.json"
 CHECKPOINT_INFO = "r2d_checkpoint.json"
@@ -124,7 +128,7 @@ def merged_folder(ref: CheckpointRef) -> str:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from r2d_sdk.models._local import resolve_model_folder
+    from r2d_sdk.models import resolve_model_folder
 
     base_folder, on_disk = resolve_model_folder(ref.adapter_base)
     tokenizer = AutoTokenizer.from_pretrained(ref.path)
@@ -141,14 +145,14 @@ def merged_folder(ref: CheckpointRef) -> str:
     return str(target)
 
 
-def resolve_checkpoint(checkpoint: str | None = None, training: str | None = None, store: Any = None,
+def resolve_checkpoint(checkpoint: str | None = None, training: str | None = None, store: Store | None = None,
                        database: str | None = None) -> CheckpointRef:
-    """Find the model folder for the `r2d` defense.
+    """Find the model folder for the `r2d` defense (or another consumer of a checkpoint).
 
     Args:
         checkpoint: a model folder (merged model, or a PEFT adapter over its base).
         training: the name of a training run: the latest *completed* one in the results database.
-        store: the results database (a `Store`) to search; opened from `database` when None.
+        store: the results database to search; opened from `database` when None.
         database: URL or path of the results database (default: R2D_DATABASE_URL, ./r2d-results.db).
     """
     if (checkpoint is None) == (training is None):
@@ -177,27 +181,25 @@ def _loadable(ref: CheckpointRef) -> CheckpointRef:
     return ref
 
 
-def link_evaluation_run(store: Any, run_id: str | None, training_run_id: int | None) -> None:
+def link_evaluation_run(store: Store | None, run_id: str | None, training_run_id: int | None) -> None:
     """Point an evaluation run (`runs.training_run_id`) at the training run whose checkpoint answered.
 
     A no-op without a results database, run or training run (e.g. a defense used from Python).
     """
-    if store is None or run_id is None or training_run_id is None or not hasattr(store, "engine"):
+    if store is None or run_id is None or training_run_id is None:
         return
     from r2d_sdk.store import TrainingRuns
 
     TrainingRuns(store).link_run(run_id, training_run_id)
 
 
-def resolve_for_run(model: Any, run_id: str | None, checkpoint: str | None = None, training: str | None = None,
+def resolve_for_run(context: Context, checkpoint: str | None = None, training: str | None = None,
                     database: str | None = None) -> CheckpointRef:
-    """`resolve_checkpoint` for a defense inside a run, then `link_evaluation_run`.
+    """`resolve_checkpoint` for a component inside a run, then `link_evaluation_run`.
 
-    A training run is looked up in the run's own results database (the model's response cache,
-    when the runner set one) unless `database` names another.
+    A training run is looked up in the run's own results database (`context.store`) unless
+    `database` names another; the run is then linked to it.
     """
-    store = getattr(model, "cache", None)
-    ref = resolve_checkpoint(checkpoint, training, store if database is None and hasattr(store, "engine") else None,
-                             database)
-    link_evaluation_run(store, run_id, ref.training_run_id)
+    ref = resolve_checkpoint(checkpoint, training, context.store if database is None else None, database)
+    link_evaluation_run(context.store, context.run_id, ref.training_run_id)
     return ref

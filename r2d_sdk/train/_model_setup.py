@@ -23,9 +23,9 @@ def load_base(ref: str, bf16: bool) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as error:
         raise missing_package(error.name or "transformers", "R2D training") from None
-    from r2d_sdk._offline import quiet_network_defaults
+    from r2d_sdk._network import quiet_network_defaults
     from r2d_sdk._settings import hub_allowed
-    from r2d_sdk.models._local import resolve_model_folder
+    from r2d_sdk.models import resolve_model_folder
 
     quiet_network_defaults()
     folder, on_disk = resolve_model_folder(ref)

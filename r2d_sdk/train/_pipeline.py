@@ -87,18 +87,18 @@ def load_trajectories(loaded: LoadedRecipe, spec: TrainSpec, is_main: bool, stor
 
 def build_offline(recipe: Recipe, spec: TrainSpec, options: dict[str, Any], store: Any = None) -> list[Trajectory]:
     """Run the offline builder with the recipe's base model (it writes benign answers itself)."""
-    from r2d_sdk.run._build import build_models
+    from r2d_sdk.models import build_models
     from r2d_sdk.trajectories import build_offline_trajectories
 
-    model = build_models(recipe, store)[spec.base]
+    model = build_models(recipe, store.responses if store is not None else None)[spec.base]
     parameters = inspect.signature(build_offline_trajectories).parameters
     if "model" in parameters:
         options = {"model": model, **options}
     result = build_offline_trajectories(**options)
     if inspect.isawaitable(result):
         result = asyncio.run(result)  # type: ignore[arg-type]
-    if store is not None and hasattr(store, "flush_cache"):
-        store.flush_cache()  # the answers are cached for the next build
+    if store is not None:
+        store.responses.flush()  # the answers are cached for the next build
     return list(result)
 
 

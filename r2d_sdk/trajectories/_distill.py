@@ -99,14 +99,14 @@ async def distill(loaded: LoadedRecipe, store: Any, *, limit: int | None = None,
                   output: str | Path | None = None, progress: Callable[[int, int], None] | None = None
                   ) -> DistillResult:
     """Build the trajectories a recipe's `distill:` section describes (see docs/r2d-data.md)."""
-    from r2d_sdk.run._build import build_models
+    from r2d_sdk.models import build_models
 
     recipe, started = loaded.recipe, time.monotonic()
     spec = recipe.distill
     if spec is None:
         raise ConfigError(f"{loaded.path or 'the recipe'} has no `distill:` section",
                           fix="add a `distill:` section (docs/r2d-data.md)")
-    models = build_models(recipe, store)  # the store is the response cache: repeated calls are free
+    models = build_models(recipe, store.responses)  # cached: repeated calls are free
     if spec.teacher != "offline":
         _model(models, spec.teacher, "teacher")
     if spec.guard:
@@ -152,9 +152,9 @@ async def distill(loaded: LoadedRecipe, store: Any, *, limit: int | None = None,
     except BaseException as error:  # Ctrl-C, cancellation or a bug: the run says so; what is written stays
         status = "interrupted" if isinstance(error, KeyboardInterrupt | asyncio.CancelledError) else "failed"
         store.set_status(run_id, status, f"{type(error).__name__}: {error}")
-        store.flush_cache()
+        store.responses.flush()
         raise
-    store.flush_cache()
+    store.responses.flush()
     file_hash = _rewrite_in_order(path, prompts)
     if todo and counts["written"] == 0:
         store.set_status(run_id, "failed", f"no trajectory written: {dict(counts)}")

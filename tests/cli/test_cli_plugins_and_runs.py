@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from r2d_sdk.cli import cli
-from r2d_sdk.cli._report import metrics_table
+from r2d_sdk.report import metrics_table
 
 
 def _broken_plugin(site: Path) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from r2d_sdk.recipe import parse_recipe
-from r2d_sdk.run import execute
+from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Store
 
 RECIPE = """
@@ -38,7 +38,7 @@ metrics: [asr, refusal-rate, full-compliance, full-refusal, partial-refusal]
 
 def test_builtins_run_together(tmp_path: Path, data_dir: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    result = asyncio.run(execute(parse_recipe(RECIPE), store))
+    result = asyncio.run(evaluate_async(parse_recipe(RECIPE), store))
     assert result.status == "completed"
     assert result.samples == {"ok": 4 * 2 * 2}  # the absent artifact is left out, not failed
     values = {(m.attack, m.defense, m.judge, m.metric): m.value for m in result.metrics}

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from r2d_sdk import ConfigError, Model, R2DError, resolve_checkpoint
 from r2d_sdk._calls import collect
 from r2d_sdk.recipe import parse_recipe
-from r2d_sdk.run import execute
+from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Store, TrainingRuns
 
 RAW = ("<think>\nThe user asks how to pick a lock. [RETHINK]\n\nBreaking into a home would hurt someone. [UNSAFE]\n\n"
@@ -114,7 +114,7 @@ defenses:
 judges: [refusal-string]
 generation: {{max_tokens: 4}}
 """)
-    result = asyncio.run(execute(recipe, store))
+    result = asyncio.run(evaluate_async(recipe, store))
     assert result.samples == {"ok": 4}
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT training_run_id FROM runs")).scalar() == training_id

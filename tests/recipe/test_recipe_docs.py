@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from r2d_sdk.cli._common import check_recipe
 from r2d_sdk.recipe import ComponentSpec, DatasetSpec, GenerationSpec, ModelSpec, Recipe, parse_recipe
+from r2d_sdk.run import check_components
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 
@@ -30,7 +30,7 @@ def test_the_example_recipe_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     example = text.split("## An example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     loaded = parse_recipe(example, "docs/recipes.md example")
     assert loaded.recipe.name == "jbb-smollm2" and len(loaded.recipe.attacks) == 2
-    check_recipe(loaded, load_data=False)  # plugin names and arguments too
+    check_components(loaded)  # plugin names and arguments too
 
 
 def test_the_database_precedence_is_documented_as_implemented(monkeypatch: pytest.MonkeyPatch,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from r2d_sdk.cli._common import check_recipe
 from r2d_sdk.recipe import load_recipe
+from r2d_sdk.run import check_components
 
 RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
 
@@ -22,4 +22,4 @@ def test_shipped_recipe_validates(path: Path, monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setenv("R2D_CHECKPOINT", str(tmp_path / "checkpoint"))  # recipes that take a trained folder
     loaded = load_recipe(path)
     assert loaded.recipe.name == path.stem
-    check_recipe(loaded, load_data=False)  # no model is loaded and no data read
+    check_components(loaded)  # no model is loaded and no data read

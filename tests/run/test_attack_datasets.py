@@ -9,7 +9,7 @@ import pytest
 
 from r2d_sdk import ConfigError
 from r2d_sdk.recipe import parse_recipe
-from r2d_sdk.run import execute
+from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Store
 
 RECIPE = """
@@ -27,7 +27,7 @@ judges: [refusal-string]
 
 
 def test_attack_runs_only_on_its_datasets(tmp_path: Path, data_dir: Path) -> None:
-    result = asyncio.run(execute(parse_recipe(RECIPE), Store(f"sqlite:///{tmp_path / 'r.db'}")))
+    result = asyncio.run(evaluate_async(parse_recipe(RECIPE), Store(f"sqlite:///{tmp_path / 'r.db'}")))
     assert result.samples == {"ok": 2 * 2 + 3}  # JBB: direct + jbc; XSTest: direct only
     assert {(m.dataset, m.attack) for m in result.metrics} == {("jbb-harmful", "direct"), ("jbb-harmful", "jbc"),
                                                               ("xstest", "direct")}

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from r2d_sdk.recipe import LoadedRecipe
-from r2d_sdk.run import execute
+from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Base, JudgmentRow, ModelCall, Sample, Store
 
 
@@ -24,10 +24,10 @@ async def test_second_run_of_a_recipe_is_served_from_the_cache(make_recipe: Call
                                                                tmp_path: Path) -> None:
     loaded = make_recipe(items=5, delay=0.05)
     first_store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    first = await execute(loaded, first_store)
+    first = await evaluate_async(loaded, first_store)
     first_store.close()
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")  # a new process would open it afresh
-    second = await execute(loaded, store)
+    second = await evaluate_async(loaded, store)
     assert second.run_id != first.run_id
     first_calls, second_calls = _calls(store, first.run_id), _calls(store, second.run_id)
     assert len(first_calls) == len(second_calls) == 10
@@ -46,7 +46,7 @@ async def test_failing_target_gives_error_rows_never_counted(make_recipe: Callab
     loaded = make_recipe(items=4, models=models, target="[good, broken]", defenses="[none]")
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
     started = time.monotonic()
-    result = await execute(loaded, store)
+    result = await evaluate_async(loaded, store)
     assert time.monotonic() - started < 10
     assert result.status == "completed" and result.samples == {"ok": 4, "error": 4}
     with store.engine.connect() as connection:
@@ -63,7 +63,7 @@ async def test_failing_target_gives_error_rows_never_counted(make_recipe: Callab
     broken = metrics[("broken", "asr")]
     assert broken.value is None and broken.n == 0 and broken.extra_json["errors"] == 4
     # A failure is not cached: running again calls the model again.
-    again = await execute(loaded, store)
+    again = await evaluate_async(loaded, store)
     assert not any(c.cache_hit for c in _calls(store, again.run_id) if c.model == "broken")
 
 
@@ -75,7 +75,7 @@ async def test_secrets_from_the_environment_are_never_stored(make_recipe: Callab
               "    params: {mock_response: 'Sure.'}\n")
     loaded = make_recipe(items=2, models=models)
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    result = await execute(loaded, store)
+    result = await evaluate_async(loaded, store)
     dump = []
     with store.engine.connect() as connection:
         for table in Base.metadata.sorted_tables:
@@ -87,6 +87,6 @@ async def test_secrets_from_the_environment_are_never_stored(make_recipe: Callab
 async def test_skipped_components_reach_the_result(make_recipe: Callable[..., LoadedRecipe], tmp_path: Path) -> None:
     attacks = "[direct, {name: artifact, label: gone, args: {path: no/such/file.json, if_missing: skip}}]"
     loaded = make_recipe(items=2, attacks=attacks, defenses="[none]")
-    result = await execute(loaded, Store(f"sqlite:///{tmp_path / 'r.db'}"))
+    result = await evaluate_async(loaded, Store(f"sqlite:///{tmp_path / 'r.db'}"))
     assert result.samples == {"ok": 2}
     assert len(result.skipped_components) == 1 and "gone" in result.skipped_components[0]

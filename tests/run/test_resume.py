@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from r2d_sdk import R2DError
 from r2d_sdk.models import Model
 from r2d_sdk.recipe import LoadedRecipe, load_recipe
-from r2d_sdk.run import Interrupted, execute
+from r2d_sdk.run import Interrupted, evaluate_async
 from r2d_sdk.store import ModelCall, Sample, Store
 
 CELLS = 12 * 2  # 12 items × direct × (none, self-reminder)
@@ -43,7 +43,7 @@ async def _run_and_cancel_after(loaded: LoadedRecipe, store: Store, cells: int) 
         if advanced >= cells and task is not None and not task.cancelling():
             task.cancel()
 
-    task = asyncio.ensure_future(execute(loaded, store, progress=progress))
+    task = asyncio.ensure_future(evaluate_async(loaded, store, progress=progress))
     with pytest.raises(Interrupted) as raised:
         await task
     return raised.value
@@ -62,7 +62,7 @@ async def test_cancelled_run_is_marked_interrupted_and_resume_finishes_it(
     with store.engine.connect() as connection:
         kept_ids = set(connection.execute(select(Sample.id).where(Sample.run_id == run_id)).scalars())
 
-    result = await execute(loaded, store, resume=run_id)
+    result = await evaluate_async(loaded, store, resume=run_id)
     assert result.status == "completed" and result.run_id == run_id
     assert result.skipped == len(before)  # those cells were not run again
     after = _cells(store, run_id)
@@ -92,14 +92,14 @@ async def test_ctrl_c_inside_a_model_call_then_resume_latest(
 
     monkeypatch.setattr(Model, "_call_litellm", interrupted_on_the_seventh_call)
     with pytest.raises(Interrupted) as raised:
-        await execute(loaded, store)
+        await evaluate_async(loaded, store)
     run_id = raised.value.run_id
     assert store.get_run(run_id).status == "interrupted"
     assert 0 < len(_cells(store, run_id)) < CELLS
 
     other = make_recipe(items=3, name="other.yaml", response="Other.")  # a newer run of another recipe
-    await execute(other, store)
-    result = await execute(loaded, store, resume="latest")  # the newest run *of this recipe*
+    await evaluate_async(other, store)
+    result = await evaluate_async(loaded, store, resume="latest")  # the newest run *of this recipe*
     assert result.run_id == run_id and result.status == "completed"
     cells = _cells(store, run_id)
     assert len(cells) == CELLS and set(cells.values()) == {1}
@@ -112,10 +112,10 @@ async def test_resume_refuses_a_changed_recipe_and_a_finished_run(
     interrupted = await _run_and_cancel_after(load_recipe(path), store, cells=2)
     path.write_text(path.read_text().replace("limit: 4", "limit: 3"))
     with pytest.raises(R2DError) as raised:
-        await execute(load_recipe(path), store, resume=interrupted.run_id)
+        await evaluate_async(load_recipe(path), store, resume=interrupted.run_id)
     assert "different recipe" in raised.value.message and "without --resume" in (raised.value.fix or "")
     assert store.get_run(interrupted.run_id).status == "interrupted"  # untouched
     path.write_text(path.read_text().replace("limit: 3", "limit: 4"))
-    await execute(load_recipe(path), store, resume="latest")
+    await evaluate_async(load_recipe(path), store, resume="latest")
     with pytest.raises(R2DError, match="already complete"):
-        await execute(load_recipe(path), store, resume=interrupted.run_id)
+        await evaluate_async(load_recipe(path), store, resume=interrupted.run_id)

@@ -110,30 +110,30 @@ def test_cache_persists_across_store_instances(store: Store) -> None:
     output = ModelOutput(text="cached answer", model="target", prompt_tokens=11, completion_tokens=4,
                          finish_reason="stop")
     first = Store(store.url)
-    assert first.get("k1") is None
-    first.put("k1", output)
-    assert first.get("k1").text == "cached answer"  # buffered, already visible to its writer
-    first.put("k1", output)  # a repeat put is harmless
+    assert first.responses.get("k1") is None
+    first.responses.put("k1", output)
+    assert first.responses.get("k1").text == "cached answer"  # buffered, already visible to its writer
+    first.responses.put("k1", output)  # a repeat put is harmless
     first.close()  # flushes
     second = Store(store.url)
-    hit = second.get("k1")
+    hit = second.responses.get("k1")
     assert hit is not None and hit.cached and hit.text == "cached answer"
     assert (hit.prompt_tokens, hit.completion_tokens, hit.finish_reason) == (11, 4, "stop")
     # Two writers caching the same call: the second flush does not fail.
     third = Store(store.url)
-    second.put("k2", output)
-    third.put("k2", ModelOutput(text="other", model="target"))
-    second.flush_cache()
-    third.flush_cache()
-    assert third.get("k2").text == "cached answer"
+    second.responses.put("k2", output)
+    third.responses.put("k2", ModelOutput(text="other", model="target"))
+    second.responses.flush()
+    third.responses.flush()
+    assert third.responses.get("k2").text == "cached answer"
     for opened in (second, third):
         opened.close()
 
 
 def test_cache_is_flushed_with_sample_writes(store: Store) -> None:
     run_id = _run(store)
-    store.put("k", ModelOutput(text="a", model="target"))
+    store.responses.put("k", ModelOutput(text="a", model="target"))
     store.write_samples(run_id, [record("1")])
     other = Store(store.url)
-    assert other.get("k") is not None
+    assert other.responses.get("k") is not None
     other.close()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from r2d_sdk import lookup
-from r2d_sdk.cli._common import check_recipe
 from r2d_sdk.recipe import load_recipe
+from r2d_sdk.run import check_components
 
 ROOT = Path(__file__).resolve().parents[3]
 GUIDE = (ROOT / "docs" / "write-your-own-attack.md").read_text()
@@ -26,5 +26,5 @@ def test_the_guide_lists_each_adaptive_attack_and_its_main_arguments(name: str) 
 
 def test_the_adaptive_recipe_is_valid() -> None:
     loaded = load_recipe(ROOT / "recipes" / "attacks-adaptive.yaml")
-    check_recipe(loaded, load_data=False)
+    check_components(loaded)
     assert {a.name for a in loaded.recipe.attacks} == {"direct", "pair", "gcg"}

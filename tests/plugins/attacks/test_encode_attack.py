@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from r2d_sdk import Behavior, ConfigError, Context, DefenseResult, create
 from r2d_sdk.recipe import parse_recipe
-from r2d_sdk.run import execute
+from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Store
 from r2d_sdk.store._schema import ModelCall, Sample
 
@@ -86,7 +86,7 @@ attacks:
 judges: [refusal-string]
 """
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    asyncio.run(execute(parse_recipe(text), store))
+    asyncio.run(evaluate_async(parse_recipe(text), store))
     with store.engine.connect() as connection:
         sample = connection.execute(select(Sample)).one()
         target_calls = [row.messages_json for row in connection.execute(select(ModelCall).where(

@@ -94,7 +94,7 @@ def test_suffixes_are_stored_and_replay_as_a_transfer_attack(tiny_model_dir: Pat
                                                              tmp_path: Path) -> None:
     from r2d_sdk import export_artifact
     from r2d_sdk.recipe import parse_recipe
-    from r2d_sdk.run import execute
+    from r2d_sdk.run import evaluate_async
     from r2d_sdk.store import Store
 
     text = f"""
@@ -106,7 +106,7 @@ attacks: [{{name: gcg, args: {{model: target, steps: 2, batch_size: 8, top_k: 8,
 judges: [refusal-string]
 """
     store = Store(f"sqlite:///{tmp_path / 'gcg.db'}")
-    run = asyncio.run(execute(parse_recipe(text), store))
+    run = asyncio.run(evaluate_async(parse_recipe(text), store))
     artifact = export_artifact(store, run.run_id, "gcg", "refusal-string")
     assert artifact["parameters"]["attack_type"] == "white_box"
     prompts = [j["prompt"] for j in artifact["jailbreaks"]]
@@ -123,6 +123,6 @@ attacks: [{{name: artifact, args: {{path: {file}}}}}]
 judges: [refusal-string]
 """
     replay_store = Store(f"sqlite:///{tmp_path / 'replay.db'}")
-    replayed = asyncio.run(execute(parse_recipe(replay), replay_store))
+    replayed = asyncio.run(evaluate_async(parse_recipe(replay), replay_store))
     again = export_artifact(replay_store, replayed.run_id, "artifact", "refusal-string")
     assert [j["prompt"] for j in again["jailbreaks"]] == prompts

@@ -10,7 +10,7 @@ from r2d_plugins.attacks._pair_text import parse_attacker_output, parse_rating
 from sqlalchemy import select
 
 from r2d_sdk.recipe import parse_recipe
-from r2d_sdk.run import execute
+from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Store
 from r2d_sdk.store._schema import ModelCall, Sample
 
@@ -39,7 +39,7 @@ concurrency: 2
 
 def run(text: str, tmp_path: Path) -> tuple[Store, str]:
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    result = asyncio.run(execute(parse_recipe(text), store))
+    result = asyncio.run(evaluate_async(parse_recipe(text), store))
     assert result.status == "completed"
     return store, result.run_id
 

@@ -1,27 +1,20 @@
-"""Fakes for defense tests: a scripted target that records what it is sent."""
+"""Helpers for defense tests: scripted targets on the mock provider, and building a defense."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from r2d_sdk import Context, Message, Model, ModelCallError, ModelOutput, create
+from r2d_sdk import Context, Message, MockScript, Model, create
 
 
-class ScriptedModel(Model):
-    """A fake API model: answers with `reply(messages)` (or raises it, if it is an exception) and keeps the log."""
+def scripted(reply: Callable[[list[Message]], Any] | str, name: str = "target") -> Model:
+    """A `mock/<name>` model answering `reply(messages)` (raising it, if it is an exception).
 
-    def __init__(self, reply: Callable[[list[Message]], str] | str, name: str = "target") -> None:
-        super().__init__(name, f"fake/{name}")
-        self.reply = reply if callable(reply) else (lambda _: reply)
-        self.seen: list[list[Message]] = []
-
-    async def generate(self, messages: list[Message], params: Any = None, **overrides: Any) -> ModelOutput:
-        self.seen.append([dict(m) for m in messages])  # type: ignore[misc]
-        answer = self.reply(messages)
-        if isinstance(answer, Exception):
-            raise ModelCallError(f"model '{self.name}' call failed: {answer}")
-        return ModelOutput(answer, self.model_id, prompt_tokens=10, completion_tokens=5)
+    Its calls take the real path (LiteLLM, the call log); `model.mock.history` is what it was sent.
+    """
+    replies = reply if callable(reply) else (lambda _messages: reply)
+    return Model(name, f"mock/{name}", mock=MockScript(replies=replies), max_retries=0)
 
 
 def build(name: str, target: Model, args: dict[str, Any] | None = None, **helpers: Model) -> Any:

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from r2d_sdk import plugins
-from r2d_sdk.cli._common import check_recipe
 from r2d_sdk.recipe import load_recipe
+from r2d_sdk.run import check_components
 
 ROOT = Path(__file__).resolve().parents[3]
 OTHER_DOCS = {"none", "r2d", "r2d-prompt"}  # documented with R2D itself / trivially
@@ -24,7 +24,7 @@ def test_every_comparison_defense_is_documented() -> None:
 
 def test_the_recipe_runs_every_defense_and_trains_safedecodings_expert() -> None:
     loaded = load_recipe(ROOT / "recipes/defenses.yaml")
-    check_recipe(loaded, load_data=False)
+    check_components(loaded)
     names = {d.name for d in loaded.recipe.defenses}
     assert comparison_defenses() - names == set()
     # SafeDecoding's expert is a training run of the same recipe, trained without reasoning (same vocabulary).

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from r2d_sdk.cli._cost import cost_table, defense_costs
 from r2d_sdk.recipe import parse_recipe
-from r2d_sdk.run import execute
+from r2d_sdk.report import cost_table, defense_costs
+from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Store
 
 RECIPE = """
@@ -39,7 +39,7 @@ metrics: [asr]
 
 def test_blocked_errors_and_costs_are_recorded(tmp_path: Path, data_dir: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    result = asyncio.run(execute(parse_recipe(RECIPE), store))
+    result = asyncio.run(evaluate_async(parse_recipe(RECIPE), store))
     with store.engine.connect() as connection:
         rows = {r.defense: r for r in connection.execute(text(
             "SELECT defense, COUNT(*) AS n, SUM(CASE WHEN blocked THEN 1 ELSE 0 END) AS blocked, "
@@ -53,10 +53,10 @@ def test_blocked_errors_and_costs_are_recorded(tmp_path: Path, data_dir: Path) -
     assert rows["broken-check-raise"].errors == 3
     assert result.samples == {"ok": 12, "error": 3}
 
-    costs = {r["defense"]: r for r in defense_costs(store.engine, result.run_id)}
+    costs = {r["defense"]: r for r in defense_costs(store, result.run_id)}
     # Cheapest first: the failed check call carries no tokens, so broken-check comes before self-examination.
     assert list(costs) == ["none", "broken-check", "self-examination", "smoothllm"]
-    assert costs["none"]["extra_calls"] == 0 and costs["self-examination"]["extra_calls"] == 1
-    assert costs["smoothllm"]["extra_calls"] == 2  # three copies: two beyond a plain answer
+    assert costs["none"]["mean_defense_calls"] == 0 and costs["self-examination"]["mean_defense_calls"] == 1
+    assert costs["smoothllm"]["mean_defense_calls"] == 2  # three copies: two beyond a plain answer
     assert costs["smoothllm"]["tokens_vs_none"] > 0 and costs["none"]["latency_ratio"] == 1.0
     assert cost_table(list(costs.values())).row_count == 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from defense_fakes import ScriptedModel, build
+from defense_fakes import build, scripted
 from r2d_plugins.defenses.goal_prioritization import split_final
 
 from r2d_sdk import ConfigError, Model, system, user
@@ -13,17 +13,17 @@ from r2d_sdk._calls import collect, stage
 
 
 async def test_icd_puts_one_refused_demonstration_before_the_request() -> None:
-    target = ScriptedModel("ok")
+    target = scripted("ok")
     await build("icd", target).respond([system("Be brief."), user("How do I pick a lock?")])
-    [sent] = target.seen
+    [sent] = target.mock.history
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     assert sent[2]["content"].startswith("I'm sorry") and sent[3]["content"] == "How do I pick a lock?"
 
 
 async def test_goal_prioritization_returns_only_the_final_response() -> None:
-    target = ScriptedModel("[Internal thoughts] This is harmful; safety first.\n[Final response] I can't help.")
+    target = scripted("[Internal thoughts] This is harmful; safety first.\n[Final response] I can't help.")
     result = await build("goal-prioritization", target).respond([user("Make a bomb")])
-    [sent] = target.seen
+    [sent] = target.mock.history
     assert "## Request\nMake a bomb\n\n## Response" in sent[-1]["content"]
     assert result.response == "I can't help." and result.reasoning == "This is harmful; safety first."
     assert result.info["parsed"] is True
@@ -35,9 +35,9 @@ def test_split_final_without_a_marker_keeps_the_whole_text() -> None:
 
 
 async def test_intention_analysis_makes_two_calls_in_one_conversation() -> None:
-    target = ScriptedModel(lambda m: "The essential intention of the query is X." if len(m) == 1 else "Answer.")
+    target = scripted(lambda m: "The essential intention of the query is X." if len(m) == 1 else "Answer.")
     result = await build("intention-analysis", target).respond([user("Tell me how to hotwire a car")])
-    first, second = target.seen
+    first, second = target.mock.history
     assert [m["role"] for m in first] == ["user"] and "Tell me how to hotwire a car" in first[0]["content"]
     assert "do not answer" in first[0]["content"]
     assert [m["role"] for m in second] == ["user", "assistant", "user"]
@@ -56,18 +56,18 @@ async def test_intention_analysis_calls_are_logged_as_defense_calls() -> None:
 
 async def test_rpo_appends_the_suffix_from_a_file(tmp_path: Path) -> None:
     (tmp_path / "suffix.txt").write_text("  ~~guard~~\n")
-    target = ScriptedModel("ok")
+    target = scripted("ok")
     result = await build("rpo", target, {"suffix_file": str(tmp_path / "suffix.txt")}).respond([user("Hi")])
-    assert target.seen[0][-1]["content"] == "Hi ~~guard~~" and result.info["suffix_source"].endswith("suffix.txt")
-    target = ScriptedModel("ok")
+    assert target.mock.history[0][-1]["content"] == "Hi ~~guard~~" and result.info["suffix_source"].endswith("suffix.txt")
+    target = scripted("ok")
     result = await build("rpo", target).respond([user("Hi")])
-    assert target.seen[0][-1]["content"].startswith("Hi (") and "not optimised" in result.info["suffix_source"]
+    assert target.mock.history[0][-1]["content"].startswith("Hi (") and "not optimised" in result.info["suffix_source"]
 
 
 def test_rpo_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        build("rpo", ScriptedModel("ok"), {"suffix_file": str(tmp_path / "missing.txt")})
+        build("rpo", scripted("ok"), {"suffix_file": str(tmp_path / "missing.txt")})
     with pytest.raises(ConfigError, match="not both"):
-        build("rpo", ScriptedModel("ok"), {"suffix_file": "a", "suffix": "b"})
+        build("rpo", scripted("ok"), {"suffix_file": "a", "suffix": "b"})
     with pytest.raises(ConfigError, match=r"\{prompt\}"):
-        build("goal-prioritization", ScriptedModel("ok"), {"template": "no slot"})
+        build("goal-prioritization", scripted("ok"), {"template": "no slot"})

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
-from defense_fakes import ScriptedModel, build
+from defense_fakes import build, scripted
 from r2d_plugins.defenses._wordnet import WordNet
 from r2d_plugins.defenses.remove_non_dictionary import keep_dictionary_words
 from r2d_plugins.defenses.safedecoding import candidates, steer, steer_prefix
@@ -48,9 +48,9 @@ async def test_threshold_decides_and_nll_is_recorded(tiny: Model) -> None:
 
 async def test_perplexity_filter_config_errors() -> None:
     with pytest.raises(ConfigError, match="exactly one"):
-        build("perplexity-filter", ScriptedModel("x"))
+        build("perplexity-filter", scripted("x"))
     with pytest.raises(ConfigError, match="needs a local model"):
-        await build("perplexity-filter", ScriptedModel("x"), {"threshold": 3.0}).setup()
+        await build("perplexity-filter", scripted("x"), {"threshold": 3.0}).setup()
 
 
 # ---- SafeDecoding -------------------------------------------------------------------------
@@ -129,20 +129,37 @@ async def test_safedecoding_decodes_holding_the_targets_lock(tiny: Model, monkey
     held: list[bool] = []
     original = safedecoding.safe_decode
 
+    def taken_elsewhere() -> bool:
+        """Whether another thread holds the lock now (it is re-entrant: this thread could take it)."""
+        import threading
+
+        free: list[bool] = []
+
+        def probe() -> None:
+            got = tiny.local.exclusive().acquire(blocking=False)
+            free.append(got)
+            if got:
+                tiny.local.exclusive().release()
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        return not free[0]
+
     def watching(*args, **kwargs):  # type: ignore[no-untyped-def]
-        held.append(tiny.local.exclusive().locked())
+        held.append(taken_elsewhere())
         return original(*args, **kwargs)
 
     monkeypatch.setattr(safedecoding, "safe_decode", watching)
     guard = create("defense", "safedecoding", {"expert": "target"},
                    Context(models={"target": tiny})).bind(tiny)  # type: ignore[attr-defined]
     await guard.respond([user("Hello there")])
-    assert held == [True] and not tiny.local.exclusive().locked()
+    assert held == [True] and not taken_elsewhere()
 
 
 async def test_safedecoding_needs_a_local_target() -> None:
     with pytest.raises(ConfigError, match="local model"):
-        await build("safedecoding", ScriptedModel("x"), {"expert": "somewhere"}).setup()
+        await build("safedecoding", scripted("x"), {"expert": "somewhere"}).setup()
 
 
 def test_safedecoding_takes_exactly_one_expert() -> None:
@@ -164,7 +181,7 @@ def test_safedecoding_expert_from_a_training_run_is_linked_to_the_evaluation(tin
 
     from r2d_sdk import R2DError
     from r2d_sdk.recipe import parse_recipe
-    from r2d_sdk.run import execute
+    from r2d_sdk.run import evaluate_async
     from r2d_sdk.store import Store, TrainingRuns
 
     expert = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -183,12 +200,12 @@ judges: [refusal-string]
 generation: {{max_tokens: 4}}
 """
     with pytest.raises(R2DError, match="no completed training run named 'expert'") as missing:
-        asyncio.run(execute(parse_recipe(recipe), store))
+        asyncio.run(evaluate_async(parse_recipe(recipe), store))
     assert "r2d-sdk train" in (missing.value.fix or "")
     runs = TrainingRuns(store)
     training_id = runs.create("expert", f"local/{tiny_model_dir}", {}, "c" * 64, "d" * 64, None, 1, 1, 1)
     runs.finish(training_id, "completed", str(tmp_path / "expert"), "h" * 64, {})
-    result = asyncio.run(execute(parse_recipe(recipe), store))
+    result = asyncio.run(evaluate_async(parse_recipe(recipe), store))
     assert result.samples == {"ok": 2}
     with store.engine.connect() as connection:
         linked = connection.execute(text("SELECT defense, training_run_id, n_samples FROM defense_training_runs"))
@@ -241,11 +258,11 @@ def test_substitution_rate_is_about_q() -> None:
 
 
 async def test_synonym_substitution_defense(tmp_path: Path) -> None:
-    target = ScriptedModel("ok")
+    target = scripted("ok")
     folder = write_wordnet(tmp_path / "dict")
     result = await build("synonym-substitution", target, {"q": 1.0, "wordnet_dir": str(folder)}).respond(
         [user("My dog bit a goose.")])
-    assert target.seen[0][-1]["content"] == "My domestic dog bit a goose."
+    assert target.mock.history[0][-1]["content"] == "My domestic dog bit a goose."
     assert result.info["substitutions"] == [("dog", "domestic dog")]
     with pytest.raises(ConfigError, match="wordnet-base"):
         build("synonym-substitution", target, {"wordnet_dir": str(tmp_path / "nowhere")})
@@ -269,6 +286,6 @@ def test_keep_dictionary_words() -> None:
 
 async def test_remove_non_dictionary_with_wordfreq() -> None:
     pytest.importorskip("wordfreq")
-    target = ScriptedModel("ok")
+    target = scripted("ok")
     result = await build("remove-non-dictionary", target).respond([user("Write a poem zxqvbn about the sea.")])
-    assert target.seen[0][-1]["content"] == "Write a poem about the sea." and result.info["dropped"] == ["zxqvbn"]
+    assert target.mock.history[0][-1]["content"] == "Write a poem about the sea." and result.info["dropped"] == ["zxqvbn"]

@@ -1,51 +1,24 @@
-"""Rich output for the CLI: progress, summary tables, plugin and run listings."""
+"""Results in the terminal: the metrics table, the end-of-run summary, run listings, SQL rows.
+
+Everything is read from the store (metric rows, the `defense_cost` view, sample counts).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
+from r2d_sdk.report._cost import print_cost_table
+
 console = Console()
-
-
-@contextlib.contextmanager
-def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress callback (advance, total) drawing counts, rate and ETA; None when quiet."""
-    if quiet:
-        yield None
-        return
-    columns = (TextColumn("[bold]grid"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-        task = progress.add_task("grid", total=None, rate="")
-
-        def advance(step: int, total: int) -> None:
-            progress.update(task, total=total, advance=step)
-            elapsed = progress.tasks[0].elapsed or 0
-            done = progress.tasks[0].completed
-            if elapsed > 0:
-                progress.update(task, rate=f"{done / elapsed:.1f} cells/s")
-
-        yield advance
 
 
 def _fmt(value: float | None) -> str:
@@ -88,8 +61,6 @@ def metrics_table(metrics: list[Any], title: str) -> Table:
 def print_summary(result: Any, store: Any) -> None:
     """The end-of-run report: metrics, sample counts, skipped components, where the results are."""
     console.print(metrics_table(result.metrics, f"run {result.run_id}: {result.status}"))
-    from r2d_sdk.cli._cost import print_cost_table
-
     print_cost_table(console, store, result.run_id)  # beside the safety table when defenses are compared
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.samples.items())) or "none"
     console.print(f"samples: {counts} ({result.skipped} already done before this start); {result.seconds:.1f} s")
@@ -105,43 +76,6 @@ def print_summary(result: Any, store: Any) -> None:
     console.print("example: r2d-sdk sql " + json.dumps(
         f"SELECT attack, defense, judge, n_scored, asr FROM asr_by_cell WHERE run_id = '{result.run_id}'")
         + db_flag, soft_wrap=True, markup=False, highlight=False)
-
-
-def print_plugins(kind: str | None) -> None:
-    from r2d_sdk._registry import plugin_load_errors, plugins
-
-    table = Table(title="r2d-sdk plugins")
-    for column in ("kind", "name", "from", "description"):
-        table.add_column(column)
-    for info in plugins(kind):
-        table.add_row(info.kind, info.name, info.source, info.description)
-    console.print(table)
-    for entry_point, error in plugin_load_errors().items():
-        # Escaped: an import error's text may hold [brackets] that rich would read as markup.
-        console.print(f"[red]failed to load plugin {escape(entry_point)}[/red]: {escape(error)}", soft_wrap=True,
-                      highlight=False)
-
-
-def print_plugin_info(name: str) -> None:
-    from r2d_sdk._errors import ConfigError
-    from r2d_sdk._registry import lookup
-
-    found = []
-    for kind in ("attack", "defense", "judge", "metric", "dataset"):
-        with contextlib.suppress(ConfigError):
-            found.append(lookup(kind, name))
-    if not found:
-        raise ConfigError(f"no plugin named '{name}'", fix="`r2d-sdk plugins list` shows every name")
-    for info in found:
-        console.print(f"[bold]{info.name}[/bold] ({info.kind}, from {info.source})")
-        console.print((info.cls.__doc__ or "").strip())
-        table = Table(title="arguments")
-        for column in ("name", "type", "default", "description"):
-            table.add_column(column)
-        for field_name, field in info.cls.Config.model_fields.items():
-            default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-            table.add_row(field_name, str(field.annotation).replace("typing.", ""), default, field.description or "")
-        console.print(table)
 
 
 def print_runs(store: Any, limit: int) -> None:

@@ -83,7 +83,7 @@ def export_artifact(store: Store, run_id: str, attack: str, judge: str, *, model
     """
     from sqlalchemy import select
 
-    from r2d_sdk.store._schema import JudgmentRow, Sample
+    from r2d_sdk.store import JudgmentRow, Sample
 
     run = store.get_run(run_id)
     with store.engine.connect() as connection:

@@ -1,0 +1,108 @@
+"""`r2d_sdk.evaluate`: run a recipe from Python, as `r2d-sdk run` does from the shell.
+
+    import r2d_sdk
+    result = r2d_sdk.evaluate("recipes/jbb.yaml", db="results.db", limit=10)
+    print(result.run_id, result.samples)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from r2d_sdk.recipe import LoadedRecipe, Recipe, load_recipe, parse_recipe
+from r2d_sdk.run._build import build_grid
+from r2d_sdk.run._runner import RunResult, execute
+
+if TYPE_CHECKING:
+    from r2d_sdk.store import Store
+
+RecipeSource = str | Path | Recipe | LoadedRecipe
+
+
+def load_any(recipe: RecipeSource) -> LoadedRecipe:
+    """A recipe from a file path, YAML text, a `Recipe` or a `LoadedRecipe`.
+
+    A `str` is a path when it has no line break and names an existing file or ends in
+    .yaml/.yml; anything else is YAML text.
+    """
+    if isinstance(recipe, LoadedRecipe):
+        return recipe
+    if isinstance(recipe, Recipe):
+        # Stored as YAML like a file would be, so the run row holds a recipe that can be re-run.
+        text = yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+        return parse_recipe(text, "<recipe object>")
+    if isinstance(recipe, Path):
+        return load_recipe(recipe)
+    if "\n" not in recipe and (Path(recipe).expanduser().is_file() or recipe.endswith((".yaml", ".yml"))):
+        return load_recipe(recipe)
+    return parse_recipe(recipe, "<recipe text>")
+
+
+def apply_overrides(loaded: LoadedRecipe, limit: int | None = None, concurrency: int | None = None) -> LoadedRecipe:
+    """`--limit N` (the first N items of each dataset) and `--concurrency`, on the loaded recipe."""
+    if limit is not None:
+        for spec in loaded.recipe.datasets:
+            spec.limit = min(spec.limit or limit, limit)
+    if concurrency is not None:
+        loaded.recipe.concurrency = concurrency
+    return loaded
+
+
+async def evaluate_async(recipe: RecipeSource, db: str | Store | None = None, *, resume: str | None = None,
+                         limit: int | None = None, concurrency: int | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """`evaluate`, for code already inside an event loop."""
+    from r2d_sdk.store import Store, open_store
+
+    loaded = apply_overrides(load_any(recipe), limit, concurrency)
+    grid = build_grid(loaded)  # a bad recipe fails here, before the database is even created
+    store = db if isinstance(db, Store) else open_store(db, loaded.recipe.database)
+    try:
+        return await execute(loaded, grid, store, resume=resume, progress=progress)
+    finally:
+        if not isinstance(db, Store):
+            store.close()
+
+
+def evaluate(recipe: RecipeSource, db: str | Store | None = None, *, resume: str | None = None,
+             limit: int | None = None, concurrency: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Run (or resume) a recipe's grid and store everything in the results database.
+
+    Args:
+        recipe: a recipe file path, YAML text, a `Recipe` or a `LoadedRecipe`.
+        db: a SQLite path, a database URL or an open `Store` (default: R2D_DATABASE_URL, the
+            recipe's `database:`, ./r2d-results.db).
+        resume: a run id (or 'latest') to finish instead of starting a new run.
+        limit: use only the first N items of each dataset.
+        concurrency: override the recipe's concurrency.
+        progress: called with (advance, total) as cells finish.
+
+    Returns:
+        The run's id, status, sample counts and metrics.
+
+    Raises:
+        ConfigError: the recipe is invalid (nothing is written).
+        Interrupted: Ctrl-C; the run is saved and `resume` finishes it.
+
+    Inside a running event loop (a notebook), the run goes to a worker thread with its own loop;
+    `await evaluate_async(...)` avoids the thread.
+    """
+    work = evaluate_async(recipe, db, resume=resume, limit=limit, concurrency=concurrency, progress=progress)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()  # type: ignore[arg-type]
+
+
+def validate(recipe: RecipeSource, limit: int | None = None) -> Any:
+    """Build a recipe's grid without running it or writing anything; returns the `Grid`."""
+    return build_grid(apply_overrides(load_any(recipe), limit))
