@@ -29,7 +29,7 @@ from r2d_sdk._types import (
 from r2d_sdk._version import __version__
 from r2d_sdk.data import DataSource, read_table, resolve_data_file
 from r2d_sdk.models import LocalClassifier, LocalLM, LocalWeights, MockReply, MockScript, Model
-from r2d_sdk.trajectories import PIVOTS, RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE
+from r2d_sdk.trajectories import PIVOT_PATTERN, PIVOTS, RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE
 
 if TYPE_CHECKING:
     from r2d_sdk.report import export_artifact
@@ -58,6 +58,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "PIVOTS",
+    "PIVOT_PATTERN",
     "PRESETS",
     "RETHINK",
     "SAFE",

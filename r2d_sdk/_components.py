@@ -6,7 +6,7 @@ recipe's arguments are validated against, and a constructor taking (config, cont
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -128,5 +128,4 @@ KINDS: dict[str, type[Component]] = {
     "dataset": Dataset,
 }
 
-__all__ = ["Attack", "Component", "Dataset", "Defense", "Judge", "Metric", "NoConfig", "Target",
-           "KINDS", "AsyncIterator"]
+__all__ = ["KINDS", "Attack", "Component", "Dataset", "Defense", "Judge", "Metric", "NoConfig", "Target"]

@@ -11,6 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from r2d_plugins._slots import require_slot
 
 from r2d_sdk import (
     Attack,
@@ -47,10 +48,7 @@ def fill(template: str, goal: str) -> str:
 
 
 def check_slot(template: str, where: str) -> str:
-    if not any(slot in template for slot in SLOTS):
-        raise ConfigError(f"{where} has no slot for the goal",
-                          fix="put {goal} (or [INSERT PROMPT HERE]) where the request belongs")
-    return template
+    return require_slot(template, where, SLOTS, "the goal")
 
 
 def _folder_templates(folder: Path) -> list[tuple[str, str]]:

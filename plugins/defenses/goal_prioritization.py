@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+from r2d_plugins._slots import PromptTemplate
 from r2d_plugins.defenses._common import last_user_text, with_last_user
 
 from r2d_sdk import Defense, DefenseResult, Message, register
@@ -49,14 +50,8 @@ the helpful answer is also the safe one.
 
 class GoalPrioritizationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    template: str = Field(INSTRUCTION, description="wraps the last user turn; must contain {prompt}")
+    template: PromptTemplate = Field(INSTRUCTION, description="wraps the last user turn; must contain {prompt}")
 
-    @field_validator("template")
-    @classmethod
-    def _has_slot(cls, value: str) -> str:
-        if "{prompt}" not in value:
-            raise ValueError("must contain {prompt}")
-        return value
 
 
 def split_final(text: str) -> tuple[str | None, str, bool]:

@@ -8,7 +8,8 @@ The wording is this project's own.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+from r2d_plugins._slots import PromptTemplate
 from r2d_plugins.defenses._common import last_user_index
 
 from r2d_sdk import Defense, DefenseResult, Message, assistant, register, user
@@ -26,14 +27,8 @@ ANSWER = (
 
 class IntentionAnalysisConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    analyse: str = Field(ANALYSE, description="turn 1; must contain {prompt}")
+    analyse: PromptTemplate = Field(ANALYSE, description="turn 1; must contain {prompt}")
 
-    @field_validator("analyse")
-    @classmethod
-    def _has_slot(cls, value: str) -> str:
-        if "{prompt}" not in value:
-            raise ValueError("must contain {prompt}")
-        return value
     answer: str = Field(ANSWER, description="turn 2")
 
 

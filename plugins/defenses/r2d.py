@@ -19,6 +19,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from r2d_sdk import (
+    PIVOT_PATTERN,
+    THINK_CLOSE,
+    THINK_OPEN,
+    UNSAFE,
     Defense,
     DefenseResult,
     Message,
@@ -27,9 +31,6 @@ from r2d_sdk import (
     resolve_for_run,
 )
 
-SAFE, UNSAFE, RETHINK = "[SAFE]", "[UNSAFE]", "[RETHINK]"
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-_PIVOT = re.compile(r"(\[SAFE\]|\[UNSAFE\]|\[RETHINK\])")
 OutputMode = Literal["identity", "harmbench", "answer"]
 
 
@@ -48,7 +49,7 @@ def split_output(text: str) -> tuple[str, str]:
 
 
 def _clean(text: str) -> str:
-    text = _PIVOT.sub("", text).replace(THINK_OPEN, "").replace(THINK_CLOSE, "")
+    text = PIVOT_PATTERN.sub("", text).replace(THINK_OPEN, "").replace(THINK_CLOSE, "")
     return re.sub(r"[ \t]+\n", "\n", re.sub(r"\n{3,}", "\n\n", text)).strip()
 
 
@@ -58,14 +59,14 @@ def view(text: str, mode: OutputMode) -> str:
         return text
     if mode == "answer":
         return _clean(split_output(text)[1])
-    parts = _PIVOT.split(text)  # [segment, pivot, segment, pivot, ..., trailing text]
+    parts = PIVOT_PATTERN.split(text)  # [segment, pivot, segment, pivot, ..., trailing text]
     kept = [parts[i] for i in range(0, len(parts) - 1, 2) if parts[i + 1] != UNSAFE]
     return _clean("\n".join(kept))
 
 
 def describe(text: str, mode: OutputMode) -> tuple[str, dict[str, Any]]:
     """The response under `mode` and the info a sample records about the raw output."""
-    pivots = _PIVOT.findall(text)
+    pivots = PIVOT_PATTERN.findall(text)
     reasoning, answer = split_output(text)
     info = {"pivots": pivots, "final_pivot": pivots[-1] if pivots else None, "output_mode": mode,
             "reasoning_closed": THINK_CLOSE in text, "answer": _clean(answer)}

@@ -10,7 +10,8 @@ The wording is this project's own.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+from r2d_plugins._slots import ResponseTemplate
 from r2d_plugins.defenses._common import ON_ERROR_FIELD, REFUSAL_FIELD, OnError, ask_yes_no
 
 from r2d_sdk import Defense, DefenseResult, Message, ModelCallError, register, user
@@ -25,14 +26,8 @@ QUESTION = (
 class SelfExaminationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     checker: str | None = Field(None, description="recipe model that examines the answer; default: the target")
-    question: str = Field(QUESTION, description="the check; must contain {response}")
+    question: ResponseTemplate = Field(QUESTION, description="the check; must contain {response}")
 
-    @field_validator("question")
-    @classmethod
-    def _has_slot(cls, value: str) -> str:
-        if "{response}" not in value:
-            raise ValueError("must contain {response}")
-        return value
     on_error: OnError = ON_ERROR_FIELD
     refusal: str = REFUSAL_FIELD
 

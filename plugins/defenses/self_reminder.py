@@ -7,7 +7,8 @@ The wording here is this project's own.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+from r2d_plugins._slots import PromptTemplate
 
 from r2d_sdk import Defense, DefenseResult, Message, register
 
@@ -26,14 +27,8 @@ USER_TEMPLATE = (
 class SelfReminderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     system_prompt: str = Field(SYSTEM_REMINDER, description="put before any existing system prompt")
-    user_template: str = Field(USER_TEMPLATE, description="wraps the last user turn; must contain {prompt}")
+    user_template: PromptTemplate = Field(USER_TEMPLATE, description="wraps the last user turn; must contain {prompt}")
 
-    @field_validator("user_template")
-    @classmethod
-    def _has_slot(cls, value: str) -> str:
-        if "{prompt}" not in value:
-            raise ValueError("must contain {prompt}, where the user's message goes")
-        return value
 
 
 def remind(messages: list[Message], system_prompt: str, user_template: str) -> list[Message]:

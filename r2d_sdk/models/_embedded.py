@@ -6,13 +6,12 @@ result once as safetensors under the cache folder so later loads take well under
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib.metadata
 import shutil
 from pathlib import Path
 
 from r2d_sdk._errors import R2DError
+from r2d_sdk._locks import file_lock
 from r2d_sdk._settings import cache_dir
 
 EMBEDDED_ALIASES = {"smollm2", "smollm2-135m", "smollm2-135m-instruct"}
@@ -39,21 +38,11 @@ def embedded_model_folder() -> Path:
     if (target / "config.json").exists() and (target / "model.safetensors").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = target.parent / ".smollm2.lock"
-    with open(lock_path, "w") as lock, _locked(lock):
+    with file_lock(target.parent / ".smollm2.lock"):
         if (target / "model.safetensors").exists():  # another process converted it meanwhile
             return target
         _convert(embedded_gguf_folder(), target)
     return target
-
-
-@contextlib.contextmanager
-def _locked(handle):  # type: ignore[no-untyped-def]
-    fcntl.flock(handle, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _convert(source: Path, target: Path) -> None:

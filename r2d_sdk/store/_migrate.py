@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 from collections.abc import Iterator
 from importlib.resources import files
@@ -13,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from r2d_sdk._errors import R2DError
+from r2d_sdk._locks import file_lock
 
 
 def _alembic_config(url: str) -> Any:
@@ -104,12 +104,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if not path or path == ":memory:":
         yield
         return
-    with open(f"{path}.migrate.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(f"{path}.migrate.lock"):
+        yield
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -13,15 +13,12 @@ a pivot), so both are tracked on trajectories kept out of training:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from r2d_sdk.train._collate import collate, render_prompt
 from r2d_sdk.train._forward import forward
 from r2d_sdk.train._losses import IGNORE_INDEX, r2d_loss
-from r2d_sdk.trajectories import PIVOTS
-
-_PIVOT = re.compile("|".join(re.escape(p) for p in PIVOTS))
+from r2d_sdk.trajectories import PIVOT_PATTERN
 
 
 def evaluate_heldout(trainer: Any) -> dict[str, Any]:
@@ -110,7 +107,7 @@ def generate_heldout(trainer: Any) -> dict[str, Any]:
         samples.append({"label": trajectory.label, "prompt": trajectory.prompt[:200], "output": text[:600]})
         if not spec.reasoning:
             continue  # plain SFT: no pivots to look for
-        found = _PIVOT.findall(text)
+        found = PIVOT_PATTERN.findall(text)
         expected_first = trajectory.steps[0].pivot if trajectory.steps else trajectory.answer_pivot
         emitted += bool(found)
         first_match += bool(found) and found[0] == expected_first

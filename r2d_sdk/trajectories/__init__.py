@@ -8,6 +8,7 @@ writes them (JSONL with a content hash); `r2d_sdk.train` consumes them. Nothing 
 from r2d_sdk.trajectories._distill import DistillResult, distill
 from r2d_sdk.trajectories._format import (
     OPPOSITE,
+    PIVOT_PATTERN,
     PIVOTS,
     RETHINK,
     SAFE,
@@ -26,7 +27,7 @@ from r2d_sdk.trajectories._overlap import find_overlaps
 from r2d_sdk.trajectories._prompts import SeedPrompt, load_prompts, load_seed_prompts
 from r2d_sdk.trajectories._templated import build_offline_trajectories
 
-__all__ = ["OPPOSITE", "PIVOTS", "RETHINK", "SAFE", "THINK_CLOSE", "THINK_OPEN", "UNSAFE", "DistillResult",
+__all__ = ["OPPOSITE", "PIVOTS", "PIVOT_PATTERN", "RETHINK", "SAFE", "THINK_CLOSE", "THINK_OPEN", "UNSAFE", "DistillResult",
            "SeedPrompt", "Step", "Trajectory", "append_jsonl", "build_offline_trajectories", "distill",
            "file_hash", "find_overlaps", "load_prompts", "load_seed_prompts", "read_jsonl", "write_jsonl",
            "write_paper_jsonl"]

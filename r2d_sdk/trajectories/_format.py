@@ -24,7 +24,8 @@ PIVOTS = (SAFE, UNSAFE, RETHINK)
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 # Opposites for Contrastive Pivot Optimization; RETHINK has none by default.
 OPPOSITE = {SAFE: UNSAFE, UNSAFE: SAFE}
-_PIVOT_PATTERN = re.compile(r"(\[SAFE\]|\[UNSAFE\]|\[RETHINK\])")
+# Any pivot, as one capturing group (so `split` keeps the pivots between the segments).
+PIVOT_PATTERN = re.compile("(" + "|".join(re.escape(p) for p in PIVOTS) + ")")
 _INNER_PIVOT = re.compile(r" ?(\[SAFE\]|\[UNSAFE\]|\[RETHINK\])")
 
 
@@ -94,7 +95,7 @@ class Trajectory:
             thinking, answer_part = "", output
         steps = _split_steps(thinking)
         answer = answer_part.strip()
-        found = _PIVOT_PATTERN.findall(answer)
+        found = PIVOT_PATTERN.findall(answer)
         answer_pivot = found[-1] if found else SAFE
         if found and answer.endswith(answer_pivot):
             answer = answer[:-len(answer_pivot)].rstrip()
@@ -107,7 +108,7 @@ class Trajectory:
 
 
 def _split_steps(text: str) -> list[Step]:
-    parts = _PIVOT_PATTERN.split(text)
+    parts = PIVOT_PATTERN.split(text)
     steps = []
     for i in range(1, len(parts), 2):
         steps.append(Step(parts[i - 1].strip(), parts[i]))
