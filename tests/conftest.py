@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
-import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from postgres_databases import postgres_database
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the hub
@@ -70,39 +71,46 @@ def tiny_model_dir() -> Path:
     return folder
 
 
-def _postgres_reachable(host: str = "127.0.0.1", port: int = 5432) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty results database: a SQLite file, then a PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'results.db'}"
         return
-    base = os.environ.get("R2D_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    if not _postgres_reachable():
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432; store tests ran on SQLite only")
-    from sqlalchemy import create_engine, text
+    with postgres_database() as url:
+        yield url
 
-    name = f"r2d_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        admin.dispose()
-        pytest.skip(f"cannot create a PostgreSQL test database: {error}")
-    try:
-        yield base.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+@pytest.fixture
+def items_file(tmp_path: Path) -> Path:
+    """60 harmless-looking items (id, goal, category) as JSONL."""
+    path = tmp_path / "items.jsonl"
+    path.write_text("".join(json.dumps({"id": f"i{k}", "goal": f"Explain step {k} of the plan", "category": "c"})
+                            + "\n" for k in range(60)))
+    return path
+
+
+@pytest.fixture
+def write_recipe(tmp_path: Path, items_file: Path) -> Callable[..., Path]:
+    """Write a recipe file: `items` rows of the items file × the given attacks and defenses, against
+    LiteLLM's mock_response (no network)."""
+
+    def write(items: int = 6, response: str = "Sure, here is how.", delay: float | None = None,
+              defenses: str = "[none, self-reminder]", attacks: str = "[direct]", concurrency: int = 4,
+              models: str | None = None, target: str = "target", extra: str = "", name: str = "recipe.yaml",
+              recipe_name: str = "test-run") -> Path:
+        params = {"mock_response": response, **({"mock_delay": delay} if delay else {})}
+        models = models or f"  target:\n    model: openai/mock-model\n    max_retries: 0\n    params: {json.dumps(params)}\n"
+        text = (f"name: {recipe_name}\nmodels:\n{models}target: {target}\n"
+                f"datasets:\n  - name: file\n    label: items\n    limit: {items}\n"
+                f"    args: {{path: {items_file}, id_column: id, label: harmful}}\n"
+                f"attacks: {attacks}\ndefenses: {defenses}\njudges: [refusal-string]\n"
+                f"metrics: [asr, refusal-rate]\nconcurrency: {concurrency}\n{extra}")
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
 
 
 @pytest.fixture

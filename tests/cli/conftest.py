@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -13,32 +12,9 @@ import pytest
 
 
 @pytest.fixture
-def items_file(tmp_path: Path) -> Path:
-    path = tmp_path / "items.jsonl"
-    path.write_text("".join(json.dumps({"id": f"i{k}", "goal": f"Explain step {k} of the plan"}) + "\n"
-                            for k in range(60)))
-    return path
-
-
-@pytest.fixture
-def write_recipe(tmp_path: Path, items_file: Path) -> Callable[..., Path]:
-    """Write a recipe whose target is LiteLLM's mock provider (no network)."""
-
-    def write(items: int = 4, response: str = "Sure, here is how.", delay: float | None = None,
-              defenses: str = "[none, self-reminder]", attacks: str = "[direct]", concurrency: int = 4,
-              extra: str = "", name: str = "recipe.yaml") -> Path:
-        params = {"mock_response": response, **({"mock_delay": delay} if delay else {})}
-        text = (f"name: cli-test\nmodels:\n  target:\n    model: openai/mock-model\n    max_retries: 0\n"
-                f"    params: {json.dumps(params)}\n"
-                f"datasets:\n  - name: file\n    label: items\n    limit: {items}\n"
-                f"    args: {{path: {items_file}, id_column: id, label: harmful}}\n"
-                f"attacks: {attacks}\ndefenses: {defenses}\njudges: [refusal-string]\n"
-                f"metrics: [asr, refusal-rate]\nconcurrency: {concurrency}\n{extra}")
-        path = tmp_path / name
-        path.write_text(text)
-        return path
-
-    return write
+def write_recipe(write_recipe: Callable[..., Path]) -> Callable[..., Path]:
+    """The shared recipe writer (tests/conftest.py) with the CLI tests' defaults: 4 items, named cli-test."""
+    return lambda **kwargs: write_recipe(**{"items": 4, "recipe_name": "cli-test", **kwargs})
 
 
 @pytest.fixture
