@@ -4,9 +4,9 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-27
 
-`runs.training_run_id` (from 0001) stays a plain integer: adding a foreign key would make
-SQLite rebuild `runs`, and dropping the old table under `PRAGMA foreign_keys=ON` would cascade
-into `samples`. The view `defense_training_runs` maps each (run, defense) to the training run
+`runs.training_run_id` (from 0001) stays a plain integer column. (Migrations run with SQLite's
+foreign keys off, `store._migrate.migration_connection`, so a later revision may rebuild `runs`
+in batch mode without cascading into `samples`.) The view `defense_training_runs` maps each (run, defense) to the training run
 whose checkpoint answered, read from the `training_run_id` the `r2d` defense writes into each
 sample's defense info.
 """

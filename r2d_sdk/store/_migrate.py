@@ -92,9 +92,39 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if revision == "head" and current_revision(engine) == head_revision():
             return
         config = _alembic_config(str(engine.url))
-        with engine.begin() as connection:
+        with migration_connection(engine) as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+
+
+@contextlib.contextmanager
+def migration_connection(engine: Engine) -> Iterator[Any]:
+    """A connection in a transaction for migrations; on SQLite with foreign keys off.
+
+    SQLite alters a table in batch mode by copying it, dropping the old one and renaming the
+    copy. With `PRAGMA foreign_keys=ON` (every other connection's setting) dropping `runs` would
+    cascade into `samples`, `judgments` and `model_calls`. The pragma cannot change inside a
+    transaction, so it is set before; `PRAGMA foreign_key_check` afterwards refuses a migration
+    that left a dangling reference, and the connection goes back to the pool with keys on again.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # ends SQLAlchemy's autobegun transaction; the pragma holds
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise R2DError(f"a migration left {len(broken)} rows pointing at missing rows "
+                                       f"(first: {tuple(broken[0])}); nothing was changed",
+                                       fix="report this: the migration must keep every referenced row")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 @contextlib.contextmanager
@@ -113,7 +143,7 @@ def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
     config = _alembic_config(str(engine.url))
-    with engine.begin() as connection:
+    with migration_connection(engine) as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
 

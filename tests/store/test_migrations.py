@@ -110,3 +110,47 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
     assert f"upgraded from an empty database to revision {head_revision()}" in first.output
     again = CliRunner().invoke(cli, ["db", "upgrade", "--db", str(path)])
     assert again.exit_code == 0 and f"already at revision {head_revision()}" in again.output
+
+
+def _rebuild_runs(engine: Engine, connection_for: object) -> None:
+    """What a later revision may do: alter `runs` in batch mode (SQLite copies and drops the table)."""
+    import sqlalchemy as sa
+    from alembic.operations import Operations
+
+    with connection_for(engine) as connection:  # type: ignore[operator]
+        operations = Operations(MigrationContext.configure(connection, opts={"render_as_batch": True}))
+        with operations.batch_alter_table("runs", recreate="always") as batch:
+            batch.add_column(sa.Column("scratch", sa.Integer(), nullable=True))
+
+
+def test_a_batch_rebuild_of_a_parent_table_keeps_its_children(tmp_path: Path) -> None:
+    from contextlib import contextmanager
+
+    from r2d_sdk.store._migrate import migration_connection
+    from store_records import record
+
+    def filled(name: str) -> Store:
+        store = Store(f"sqlite:///{tmp_path / name}")
+        run_id = store.create_run("r", "name: r\n", "h", seed=0)
+        store.write_samples(run_id, [record("1"), record("2")])
+        return store
+
+    def samples(store: Store) -> int:
+        with store.engine.connect() as connection:
+            return int(connection.execute(text("SELECT COUNT(*) FROM samples")).scalar_one())
+
+    @contextmanager
+    def keys_on(engine: Engine):  # type: ignore[no-untyped-def]
+        with engine.begin() as connection:  # a pooled connection: foreign keys on, as everywhere else
+            yield connection
+
+    # The hazard: with foreign keys on, dropping the old `runs` cascades into `samples`.
+    unsafe = filled("unsafe.db")
+    _rebuild_runs(unsafe.engine, keys_on)
+    assert samples(unsafe) == 0
+    # The migration connection turns them off around the rebuild, checks, and turns them on again.
+    safe = filled("safe.db")
+    _rebuild_runs(safe.engine, migration_connection)
+    assert samples(safe) == 2
+    with safe.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -80,3 +80,33 @@ def test_sample_verdicts(store: Store) -> None:
     assert [(r["item_id"], r["defense"]) for r in blocked] == [("1", "self-reminder")]
     lonely = _rows(store, "SELECT judge, judgment_status FROM sample_verdicts WHERE run_id = :run", run=other)
     assert lonely == [{"judge": None, "judgment_status": None}]
+
+
+def test_defense_cost_carries_the_reports_figures(store: Store) -> None:
+    # The one definition of cost: total tokens, whole-answer latency, the cached share, and each
+    # figure against `none` of the same run and model, all in the view.
+    run = store.create_run("cost", "name: cost\n", "h", seed=0)
+    store.write_samples(run, [
+        record("1", latency_ms=100.0, calls=[call("defense", cache_hit=True)]),
+        record("2", latency_ms=300.0, calls=[call("defense")]),
+        record("1", defense="self-reminder", latency_ms=500.0,
+               calls=[call("defense", tokens=(10, 5)), call("defense", tokens=(20, 8))]),
+        record("2", defense="self-reminder", latency_ms=700.0, calls=[call("defense")]),
+        record("3", defense="self-reminder", latency_ms=9999.0, status="error", error="down", response=None,
+               calls=[call("defense")]),
+    ])
+    rows = {r["defense"]: r for r in _rows(store, "SELECT * FROM defense_cost WHERE run_id = :run", run=run)}
+    none, reminder = rows["none"], rows["self-reminder"]
+    assert none["mean_tokens"] == pytest.approx(15.0) and none["mean_latency_ms"] == pytest.approx(200.0)
+    assert none["cached_share"] == pytest.approx(0.5) and none["tokens_vs_none"] == pytest.approx(0.0)
+    assert none["latency_ratio"] == pytest.approx(1.0)
+    assert reminder["mean_tokens"] == pytest.approx((43 + 15) / 2) and reminder["tokens_vs_none"] == pytest.approx(14.0)
+    assert reminder["mean_latency_ms"] == pytest.approx(600.0) and reminder["latency_ratio"] == pytest.approx(3.0)
+    assert reminder["cached_share"] == pytest.approx(0.0) and reminder["n_samples"] == 2
+
+
+def test_defense_cost_without_none_has_no_comparison(store: Store) -> None:
+    run = store.create_run("cost", "name: cost\n", "h", seed=0)
+    store.write_samples(run, [record("1", defense="self-reminder", latency_ms=5.0, calls=[call("defense")])])
+    [row] = _rows(store, "SELECT * FROM defense_cost WHERE run_id = :run", run=run)
+    assert row["tokens_vs_none"] is None and row["latency_ratio"] is None and row["mean_tokens"] == 15.0
