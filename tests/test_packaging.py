@@ -15,7 +15,8 @@ def test_import_and_help_do_not_load_heavy_libraries() -> None:
             "from click.testing import CliRunner\n"
             "result = CliRunner().invoke(r2d_sdk.cli.cli, ['--help'])\n"
             "assert result.exit_code == 0, result.output\n"
-            "print(sorted(m for m in ('torch', 'transformers', 'litellm', 'peft') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'transformers', 'litellm', 'peft', 'sqlalchemy', 'rich', 'fastapi', 'ray')"
+            " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 

@@ -234,3 +234,38 @@ def test_a_batch_takes_the_oldest_request_and_the_closest_lengths() -> None:
         assert [len(r.prompt) for r in pick_batch(held[1:], 8)] == [900, 950, 1000]
     finally:
         loop.close()
+
+
+def test_models_sharing_a_reference_keep_their_own_load_options(tiny_model_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two recipe models on one folder, float32 and bfloat16, called at the same time: each call
+    # carries its own options to the provider, so each is served by the weights it asked for.
+    import torch
+
+    full = Model("full", f"local/{tiny_model_dir}", GenerationParams(max_tokens=3), local_options={"dtype": "float32"})
+    half = Model("half", f"local/{tiny_model_dir}", GenerationParams(max_tokens=3), local_options={"dtype": "bfloat16"})
+    served: list[tuple[str, object]] = []
+    for model in (full, half):
+        local = model.local
+        original = local.generate_batch
+
+        def spy(prompts: list[str], params: GenerationParams, local=local, original=original) -> list:  # type: ignore[no-untyped-def]
+            served.extend((p, next(local.model.parameters()).dtype) for p in prompts)
+            return original(prompts, params)
+
+        monkeypatch.setattr(local, "generate_batch", spy)
+
+    async def go() -> None:
+        await asyncio.gather(*(m.generate([{"role": "user", "content": f"{m.name} {i}"}])
+                               for i in range(4) for m in (full, half)))
+
+    asyncio.run(go())
+    assert len(served) == 8
+    assert all(dtype == (torch.float32 if "full " in prompt else torch.bfloat16) for prompt, dtype in served)
+    assert full.local is not half.local
+
+
+def test_the_public_face_is_what_plugins_get(tiny: Model) -> None:
+    from r2d_sdk import LocalLM
+
+    assert isinstance(tiny.local, LocalLM)

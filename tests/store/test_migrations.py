@@ -126,8 +126,9 @@ def _rebuild_runs(engine: Engine, connection_for: object) -> None:
 def test_a_batch_rebuild_of_a_parent_table_keeps_its_children(tmp_path: Path) -> None:
     from contextlib import contextmanager
 
-    from r2d_sdk.store._migrate import migration_connection
     from store_records import record
+
+    from r2d_sdk.store._migrate import migration_connection
 
     def filled(name: str) -> Store:
         store = Store(f"sqlite:///{tmp_path / name}")
