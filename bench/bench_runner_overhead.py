@@ -17,7 +17,7 @@ from pathlib import Path
 
 from r2d_sdk import Behavior, Dataset, register
 from r2d_sdk.recipe import parse_recipe
-from r2d_sdk.run import execute
+from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Store
 
 
@@ -50,10 +50,10 @@ async def main(items: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         store = Store(f"sqlite:///{Path(folder) / 'bench.db'}")
         # Warm-up run: imports litellm, opens connections.
-        await execute(parse_recipe(RECIPE.format(items=20, concurrency=concurrency)), store)
+        await evaluate_async(parse_recipe(RECIPE.format(items=20, concurrency=concurrency)), store)
         loaded = parse_recipe(RECIPE.format(items=items, concurrency=concurrency).replace("bench-runner", "timed"))
         started = time.perf_counter()
-        result = await execute(loaded, store)
+        result = await evaluate_async(loaded, store)
         seconds = time.perf_counter() - started
         samples = sum(result.samples.values())
         rate = samples / seconds
