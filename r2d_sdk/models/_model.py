@@ -13,6 +13,7 @@ from r2d_sdk._calls import CallRecord, current_stage, record
 from r2d_sdk._errors import ConfigError, ModelCallError
 from r2d_sdk._generation import GenerationParams
 from r2d_sdk._network import import_litellm
+from r2d_sdk._redact import redact, register_secret
 from r2d_sdk._types import Message, ModelOutput
 from r2d_sdk.models._retry import AttemptTimeout, retrying
 
@@ -97,6 +98,7 @@ class Model:
         self.defaults = defaults or GenerationParams()
         self.api_base = api_base
         self._api_key = api_key
+        register_secret(api_key)  # no error text, stored or printed, may carry it
         self.extra = dict(extra or {})
         self.cache = cache
         self.max_retries = max_retries
@@ -193,13 +195,15 @@ class Model:
                     output = await self._attempt(messages, params, top_logprobs)
         except Exception as error:
             kind = "Timeout" if isinstance(error, AttemptTimeout) else type(error).__name__
-            message = f"{kind}: {error}"
+            # Redacted here, where the text is made: a provider may echo the request's key.
+            message = redact(f"{kind}: {error}")
             record(CallRecord(self.name, self.model_id, [dict(m) for m in messages], dict(params_dict(params)),
                               None, current_stage(), latency_ms=(time.perf_counter() - started) * 1000,
                               retries=attempts - 1, error=message))
             tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+            # `from None`: the provider's own exception (unredacted) must not reach a printed traceback.
             raise ModelCallError(f"model '{self.name}' call failed after {tries}: {message}",
-                                 fix=self._fix_for(error)) from error
+                                 fix=self._fix_for(error)) from None
         output.latency_ms = (time.perf_counter() - started) * 1000
         output.retries = attempts - 1
         self._record(messages, params, output, cache_hit=False)
