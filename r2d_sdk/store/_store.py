@@ -211,8 +211,8 @@ class Store:
                          for c in record.calls]
             judgment_rows = [{
                 "run_id": run_id, "sample_id": sample_id, "judge": judge, "status": str(j.status), "label": j.label,
-                "jailbroken": j.jailbroken, "refused": j.refused, "score": j.score, "raw": j.raw, "error": redact(j.error),
-                "created_at": now,
+                "jailbroken": j.jailbroken, "refused": j.refused, "score": j.score, "raw": j.raw,
+                "error": redact(j.error), "created_at": now,
             } for record, sample_id in zip(records, ids, strict=True) for judge, j in record.judgments]
             if call_rows:
                 connection.execute(insert(ModelCall), call_rows)

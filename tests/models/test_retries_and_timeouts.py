@@ -18,8 +18,9 @@ from r2d_sdk.models._retry import MAX_RETRY_AFTER_S, AttemptTimeout, retry_after
 from r2d_sdk.recipe import parse_recipe
 
 
-def _model(url: str, **options: object) -> Model:
-    return Model("target", "openai/fake-model", api_base=url, api_key="sk-fake-for-tests-0001", **options)  # type: ignore[arg-type]
+def _model(url: str, max_retries: int, timeout: float | None = None) -> Model:
+    return Model("target", "openai/fake-model", api_base=url, api_key="sk-fake-for-tests-0001",
+                 max_retries=max_retries, timeout=timeout)
 
 
 async def test_a_server_error_then_success_is_two_requests_and_one_retry() -> None:

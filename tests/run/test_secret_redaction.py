@@ -44,10 +44,10 @@ def _database_text(url: str) -> str:
     return "\n".join(rows)
 
 
-def test_a_key_echoed_by_the_provider_is_stored_nowhere(write_recipe: Callable[..., Path], tmp_path: Path,
+def test_a_key_echoed_by_the_provider_is_stored_nowhere(write_recipe: Callable[..., Path], database_url: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("R2D_TEST_LEAKY_KEY", KEY)
-    db = f"sqlite:///{tmp_path / 'r.db'}"
+    db = database_url
     with fake_openai(Reply(401, body=_echo_authorization)) as server:
         result = r2d_sdk.evaluate(_leaky_recipe(write_recipe, server.url), db=db)
         assert server.requests and server.requests[0].headers["Authorization"] == f"Bearer {KEY}"
@@ -72,10 +72,10 @@ def test_the_cli_prints_no_key(write_recipe: Callable[..., Path], tmp_path: Path
     assert "Authorization: [REDACTED]" in shown.output  # the stored errors were shown, without the key
 
 
-def test_the_store_redacts_what_it_is_given(tmp_path: Path) -> None:
+def test_the_store_redacts_what_it_is_given(database_url: str) -> None:
     # Defense in depth: an error text made elsewhere (a plugin, a judge) with a bearer token in it.
     leaked = "upstream said: Authorization: Bearer abcDEF123456789xyz is not valid"
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store = Store(database_url)
     run_id = store.create_run("t", "name: t", "hash", 0)
     call = CallRecord("judge", "openai/x", [], {}, None, "judge", error=leaked)
     store.write_samples(run_id, [SampleRecord(
@@ -85,7 +85,7 @@ def test_the_store_redacts_what_it_is_given(tmp_path: Path) -> None:
     store.write_orphan_calls(run_id, [call])
     store.set_status(run_id, "failed", leaked)
     store.close()
-    dump = _database_text(f"sqlite:///{tmp_path / 'r.db'}")
+    dump = _database_text(database_url)
     assert dump.count("upstream said: Authorization: [REDACTED] is not valid") == 5
     assert "abcDEF123456789xyz" not in dump
 
