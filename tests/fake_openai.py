@@ -7,17 +7,24 @@
 
 The responder gets each parsed request (`FakeRequest`: body, headers, arrival time) and returns
 a `Reply`: the assistant text, or an HTTP status with a body and headers (a 429 with
-Retry-After, a 401 echoing the Authorization header), or a delay before answering (a hanging
-upstream). `stream: true` requests get server-sent events in OpenAI's chunk format.
+Retry-After, a 401 echoing the Authorization header), a delay before answering, or no answer
+at all (`hang`, until the server stops). A list of replies instead of a function answers them
+in turn, the last one repeating (`fake_openai(Reply(status=500), Reply(text="fine"))`).
+`stream: true` requests get server-sent events in OpenAI's chunk format.
+
+It runs in a thread with its own event loop, so async tests and synchronous ones (a CLI run
+through CliRunner, which starts its own loop) use it alike, and a handler that hangs never
+blocks the test's loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +51,11 @@ class FakeRequest:
 
 @dataclass
 class Reply:
-    """What the server answers: `text` with status 200, or `status` with `body` as the error."""
+    """What the server answers: `text` with status 200, or `status` with `body` as the error.
+
+    `body` may be a function of the request's headers (to echo them, as a careless provider
+    does); `hang` never answers until the server stops.
+    """
 
     text: str = "OK"
     status: int = 200
@@ -52,6 +63,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     finish_reason: str = "stop"
+    hang: bool = False
 
 
 Responder = Callable[[FakeRequest], Reply]
@@ -73,9 +85,13 @@ def _completion(request: FakeRequest, reply: Reply) -> dict[str, Any]:
 class FakeOpenAI:
     """The server, running in a background thread with its own event loop (a context manager)."""
 
-    def __init__(self, responder: Responder | None = None) -> None:
-        self.responder: Responder = responder or (lambda _request: Reply())
+    def __init__(self, responder: Responder | Sequence[Reply] | None = None) -> None:
+        if responder is None or not callable(responder):
+            replies = list(responder or []) or [Reply()]
+            responder = lambda _request: replies[min(len(self.requests), len(replies)) - 1]  # noqa: E731
+        self.responder: Responder = responder
         self.requests: list[FakeRequest] = []
+        self._release: asyncio.Event | None = None
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-openai")
@@ -93,19 +109,27 @@ class FakeOpenAI:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _stop(self) -> None:
+        if self._release is not None:
+            self._release.set()  # hanging handlers answer now, so the server can stop
+        if self._runner is not None:
+            await self._runner.cleanup()
 
     async def _start(self) -> None:
+        self._release = asyncio.Event()
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=1.0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -121,12 +145,18 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(seen)
         reply = self.responder(seen)
+        if reply.hang:
+            assert self._release is not None
+            await self._release.wait()
+            return web.Response(status=503, text="server stopped")
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:
-            payload = reply.body if reply.body is not None else {
-                "error": {"message": f"fake error {reply.status}", "type": "fake_error", "code": reply.status}}
-            return web.json_response(payload, status=reply.status, headers=reply.headers)
+            payload = reply.body(seen.headers) if callable(reply.body) else reply.body
+            if payload is None:
+                payload = {"error": {"message": f"fake error {reply.status}", "type": "fake_error", "code": reply.status}}
+            text = payload if isinstance(payload, str) else json.dumps(payload)
+            return web.Response(status=reply.status, text=text, content_type="application/json", headers=reply.headers)
         if not body.get("stream"):
             return web.json_response(_completion(seen, reply), headers=reply.headers)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **reply.headers})
@@ -144,3 +174,10 @@ class FakeOpenAI:
         await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
         await response.write_eof()
         return response
+
+
+@contextlib.contextmanager
+def fake_openai(*replies: Reply) -> Iterator[FakeOpenAI]:
+    """A running fake server answering with `replies` in turn (the last repeats)."""
+    with FakeOpenAI(list(replies)) as server:
+        yield server

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from r2d_sdk._errors import R2DError
+from r2d_sdk._redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -18,16 +19,19 @@ db_option = click.option("--db", "db", default=None, metavar="URL",
                               "(default: R2D_DATABASE_URL, else the recipe's `database`, else ./r2d-results.db).")
 
 def friendly_errors(function: F) -> F:
-    """Print an R2DError as one message with its fix and exit with its code; no traceback."""
+    """Print an R2DError as one message with its fix and exit with its code; no traceback.
+
+    The text is redacted (`r2d_sdk._redact`) in case an error made elsewhere carries a key.
+    """
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
         except R2DError as error:
-            click.secho(f"error: {error.message}", fg="red", err=True)
+            click.secho(f"error: {redact(error.message)}", fg="red", err=True)
             if error.fix:
-                click.echo(f"  fix: {error.fix}", err=True)
+                click.echo(f"  fix: {redact(error.fix)}", err=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
             click.secho("interrupted", fg="yellow", err=True)

@@ -18,7 +18,7 @@ def build_models(recipe: Recipe, cache: ResponseCache | None = None) -> dict[str
         except Exception as error:
             raise ConfigError(f"models.{name}.generation: {error}", fix="see docs/recipes.md, section generation") from None
         models[name] = Model(name, spec.model, params, api_base=spec.api_base, api_key=spec.api_key,
-                             extra=spec.params, cache=cache, max_retries=spec.max_retries,
+                             extra=spec.params, cache=cache, max_retries=spec.max_retries, timeout=spec.timeout,
                              local_options=spec.local_options(),
                              mock=MockScript.from_spec(spec.mock) if spec.mock is not None else None)
     return models

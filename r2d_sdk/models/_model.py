@@ -10,10 +10,12 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from r2d_sdk._calls import CallRecord, current_stage, record
-from r2d_sdk._errors import ModelCallError
+from r2d_sdk._errors import ConfigError, ModelCallError
 from r2d_sdk._generation import GenerationParams
 from r2d_sdk._network import import_litellm
+from r2d_sdk._redact import redact, register_secret
 from r2d_sdk._types import Message, ModelOutput
+from r2d_sdk.models._retry import AttemptTimeout, retrying
 
 if TYPE_CHECKING:
     from r2d_sdk.models._classifier import LocalClassifier
@@ -23,9 +25,17 @@ if TYPE_CHECKING:
 LOCAL_PREFIX = "local/"
 MOCK_PREFIX = "mock/"
 
-# Errors worth another try: the provider was busy or the connection dropped.
-_TRANSIENT = ("RateLimitError", "APIConnectionError", "Timeout", "ServiceUnavailableError",
-              "InternalServerError", "APIError")
+# Per attempt, for API (and mock) models: LiteLLM's own default is 6,000 s, so one hung
+# request held a run for over an hour. Two minutes is several times a long completion.
+API_TIMEOUT_S = 120.0
+# Local models get none by default: the call never leaves the process, and its time is the
+# batch's compute plus the queue ahead of it, which on a CPU can rightly be many minutes; a
+# timeout there would fire on healthy work and its retry would queue the same work again.
+
+# Set by r2d-sdk on every call: a recipe's `params:` must not bring back a second retry layer
+# or a timeout that the attempt's own bound does not know about.
+_RESERVED_PARAMS = {"timeout": "timeout", "request_timeout": "timeout", "max_retries": "max_retries",
+                    "num_retries": "max_retries"}
 
 
 class ResponseCache(Protocol):
@@ -62,7 +72,10 @@ class Model:
         api_key: the key itself (expanded from `${ENV}` by the recipe, never stored).
         extra: further LiteLLM keyword arguments (e.g. `mock_response` in tests).
         cache: where deterministic responses are kept between runs.
-        max_retries: tries after the first on transient errors.
+        max_retries: tries after the first on transient errors (the only retries: LiteLLM's and
+            the provider client's own are switched off).
+        timeout: seconds one attempt may take before it is abandoned and tried again; None for
+            the default (API and mock models: `API_TIMEOUT_S`; local models: no limit).
         local_options: how a `local/...` model is loaded and batched (batch_size, dtype, device,
             chat_template, adapter, ...); sent with each call.
         mock: the script of a `mock/<name>` model (default: answers "OK").
@@ -70,16 +83,28 @@ class Model:
 
     def __init__(self, name: str, model_id: str, defaults: GenerationParams | None = None, *,
                  api_base: str | None = None, api_key: str | None = None, extra: dict[str, Any] | None = None,
-                 cache: ResponseCache | None = None, max_retries: int = 3, local_options: dict[str, Any] | None = None,
-                 mock: MockScript | None = None) -> None:
+                 cache: ResponseCache | None = None, max_retries: int = 3, timeout: float | None = None,
+                 local_options: dict[str, Any] | None = None, mock: MockScript | None = None) -> None:
+        reserved = sorted(set(extra or {}) & set(_RESERVED_PARAMS))
+        if reserved:
+            raise ConfigError(f"model '{name}': params {reserved} are set by r2d-sdk itself",
+                              fix=f"use the model's own {sorted({_RESERVED_PARAMS[k] for k in reserved})} "
+                                  "field(s) instead (docs/recipes.md, \"Timeouts and retries\")")
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"model '{name}': timeout must be a positive number of seconds, not {timeout}",
+                              fix="give timeout in seconds, e.g. 120")
         self.name = name
         self.model_id = model_id
         self.defaults = defaults or GenerationParams()
         self.api_base = api_base
         self._api_key = api_key
+        register_secret(api_key)  # no error text, stored or printed, may carry it
         self.extra = dict(extra or {})
         self.cache = cache
         self.max_retries = max_retries
+        self._timeout_setting = timeout
+        self.timeout: float | None = timeout if timeout is not None else (
+            None if model_id.startswith(LOCAL_PREFIX) else API_TIMEOUT_S)
         self.local_options = dict(local_options or {})
         if mock is None and self.is_mock:
             from r2d_sdk.models._mock import MockScript
@@ -126,10 +151,10 @@ class Model:
 
     def derive(self, name: str, model_id: str, *, defaults: GenerationParams | None = None,
                local_options: dict[str, Any] | None = None) -> Model:
-        """Another model that shares this one's response cache and retries (e.g. the checkpoint a
-        defense answers with in place of the target)."""
+        """Another model that shares this one's response cache, retries and timeout setting (e.g.
+        the checkpoint a defense answers with in place of the target)."""
         return Model(name, model_id, defaults or self.defaults, cache=self.cache, max_retries=self.max_retries,
-                     local_options=local_options)
+                     timeout=self._timeout_setting, local_options=local_options)
 
     def _keyed_extra(self) -> dict[str, Any]:
         # Weights precision, adapter and prompt format change a local model's answers: a cached
@@ -162,29 +187,55 @@ class Model:
                 self._record(messages, params, hit, cache_hit=True)
                 return hit
         started = time.perf_counter()
-        retries = 0
-        while True:
-            try:
-                output = await self._call_litellm(messages, params, top_logprobs)
-                break
-            except Exception as error:
-                transient = type(error).__name__ in _TRANSIENT
-                if transient and retries < self.max_retries:
-                    retries += 1
-                    await asyncio.sleep(min(8.0, 0.5 * 2 ** retries))
-                    continue
-                latency = (time.perf_counter() - started) * 1000
-                message = f"{type(error).__name__}: {error}"
-                record(CallRecord(self.name, self.model_id, [dict(m) for m in messages], dict(params_dict(params)),
-                                  None, current_stage(), latency_ms=latency, retries=retries, error=message))
-                raise ModelCallError(f"model '{self.name}' call failed: {message}",
-                                     fix="check the model string, api_base and API key variable") from error
+        attempts = 0
+        try:
+            async for attempt in retrying(self.max_retries):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    output = await self._attempt(messages, params, top_logprobs)
+        except Exception as error:
+            kind = "Timeout" if isinstance(error, AttemptTimeout) else type(error).__name__
+            # Redacted here, where the text is made: a provider may echo the request's key.
+            message = redact(f"{kind}: {error}")
+            record(CallRecord(self.name, self.model_id, [dict(m) for m in messages], dict(params_dict(params)),
+                              None, current_stage(), latency_ms=(time.perf_counter() - started) * 1000,
+                              retries=attempts - 1, error=message))
+            tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+            # `from None`: the provider's own exception (unredacted) must not reach a printed traceback.
+            raise ModelCallError(f"model '{self.name}' call failed after {tries}: {message}",
+                                 fix=self._fix_for(error)) from None
         output.latency_ms = (time.perf_counter() - started) * 1000
-        output.retries = retries
+        output.retries = attempts - 1
         self._record(messages, params, output, cache_hit=False)
         if cache is not None:
             cache.put(key, output)
         return output
+
+    def _fix_for(self, error: Exception) -> str:
+        if isinstance(error, AttemptTimeout):
+            return (f"raise the model's `timeout:` (now {self.timeout:g} s) or its `max_retries:`, "
+                    "or check the server it calls")
+        if type(error).__name__ == "RateLimitError":
+            return "lower the recipe's `concurrency:` or raise the model's `max_retries:`"
+        return "check the model string, api_base and API key variable"
+
+    async def _attempt(self, messages: list[Message], params: GenerationParams,
+                       top_logprobs: int | None) -> ModelOutput:
+        """One request, bounded by the timeout here too: a provider that ignores LiteLLM's
+        `timeout=` (or a connection that trickles bytes) must not hang the call."""
+        if self.timeout is None:
+            return await self._call_litellm(messages, params, top_logprobs)
+        try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call in a task of its
+            # own, from which a Ctrl-C (KeyboardInterrupt) escapes the loop instead of reaching the runner.
+            async with asyncio.timeout(self.timeout):
+                return await self._call_litellm(messages, params, top_logprobs)
+        except TimeoutError:
+            raise AttemptTimeout(self.timeout) from None
+        except Exception as error:
+            if type(error).__name__ == "Timeout":  # LiteLLM's, from the same bound inside the client
+                raise AttemptTimeout(self.timeout, str(error)) from None
+            raise
 
     async def _call_litellm(self, messages: list[Message], params: GenerationParams,
                             top_logprobs: int | None = None) -> ModelOutput:
@@ -214,6 +265,11 @@ class Model:
         if top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=top_logprobs)
         kwargs.update(self.extra)
+        # One retry layer (generate's): LiteLLM retries `num_retries` times around the OpenAI
+        # client, which retries `max_retries` times itself; both off, one attempt is one request.
+        kwargs.update(num_retries=0, max_retries=0)
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
         response = await litellm.acompletion(model=self.model_id, messages=list(messages), **kwargs)
         choice = response.choices[0]
         usage = getattr(response, "usage", None)

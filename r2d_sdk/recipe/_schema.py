@@ -51,6 +51,8 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="extra LiteLLM arguments")
     generation: dict[str, Any] = Field(default_factory=dict, description="generation overrides for this model")
     max_retries: int = Field(3, ge=0)
+    timeout: float | None = Field(None, gt=0, description="seconds one attempt may take before it is tried again "
+                                                          "(default: 120 for API and mock models, none for local)")
     # Local models only.
     batch_size: int = Field(32, gt=0)
     dtype: str | None = None

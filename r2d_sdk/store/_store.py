@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from r2d_sdk._calls import CallRecord
 from r2d_sdk._errors import R2DError
+from r2d_sdk._redact import redact
 from r2d_sdk._types import Judgment
 from r2d_sdk._version import __version__
 from r2d_sdk.store import _migrate
@@ -93,7 +94,7 @@ def _call_row(call: CallRecord, run_id: str | None, sample_id: int | None) -> di
         "model_id": call.model_id, "messages_json": call.messages, "params_json": call.params,
         "response": call.response, "finish_reason": call.finish_reason, "prompt_tokens": call.prompt_tokens,
         "completion_tokens": call.completion_tokens, "latency_ms": call.latency_ms, "cache_hit": call.cache_hit,
-        "retries": call.retries, "error": call.error, "created_at": call.created_at,
+        "retries": call.retries, "error": redact(call.error), "created_at": call.created_at,
     }
 
 
@@ -163,7 +164,7 @@ class Store:
     def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
         finished = None if status == "running" else datetime.now(UTC)
         with self.engine.begin() as connection:
-            connection.execute(update(Run).where(Run.id == run_id).values(status=status, error=error,
+            connection.execute(update(Run).where(Run.id == run_id).values(status=status, error=redact(error),
                                                                            finished_at=finished))
 
     def done_cells(self, run_id: str) -> set[tuple[str, str, str, str, str, int]]:
@@ -192,7 +193,7 @@ class Store:
                 "model": record.model, "model_id": record.model_id, "attack": record.attack,
                 "defense": record.defense, "prompt_index": record.prompt_index, "prompt": record.prompt,
                 "messages_json": record.messages, "response": record.response, "reasoning": record.reasoning,
-                "blocked": record.blocked, "status": record.status, "error": record.error,
+                "blocked": record.blocked, "status": record.status, "error": redact(record.error),
                 "latency_ms": record.latency_ms, "defense_latency_ms": record.defense_latency_ms,
                 "prompt_tokens": sum(c.prompt_tokens for c in defense_calls),
                 "completion_tokens": sum(c.completion_tokens for c in defense_calls),
@@ -210,8 +211,8 @@ class Store:
                          for c in record.calls]
             judgment_rows = [{
                 "run_id": run_id, "sample_id": sample_id, "judge": judge, "status": str(j.status), "label": j.label,
-                "jailbroken": j.jailbroken, "refused": j.refused, "score": j.score, "raw": j.raw, "error": j.error,
-                "created_at": now,
+                "jailbroken": j.jailbroken, "refused": j.refused, "score": j.score, "raw": j.raw,
+                "error": redact(j.error), "created_at": now,
             } for record, sample_id in zip(records, ids, strict=True) for judge, j in record.judgments]
             if call_rows:
                 connection.execute(insert(ModelCall), call_rows)
