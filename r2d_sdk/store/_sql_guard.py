@@ -69,6 +69,9 @@ def _one_statement(query: str, dialect: str) -> exp.Expr:
     except TokenError:
         raise ConfigError("cannot read the SQL query: an unterminated string, quoted name or comment",
                           fix="close every quote and /* comment */") from None
+    except RecursionError:  # the parser descends once per nesting level
+        raise ConfigError("cannot read the SQL query: it is nested too deeply",
+                          fix="flatten the parentheses or subqueries, e.g. with WITH") from None
     if not statements:
         raise ConfigError("the SQL query is empty", fix="give a SELECT, e.g. r2d-sdk sql \"SELECT * FROM runs\"")
     if len(statements) > 1:

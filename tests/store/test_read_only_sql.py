@@ -92,6 +92,7 @@ def test_reads_run(store: Store, query: str) -> None:
     ("SELECT '--'; COMMIT; DELETE FROM metrics", "only one SQL statement at a time"),
     ("SELECT FROM WHERE", "cannot read the SQL query near 'WHERE'"),
     ("SELECT 'unterminated", "cannot read the SQL query"),
+    pytest.param("SELECT " + "(" * 5000 + "1" + ")" * 5000, "nested too deeply", id="deeply-nested"),
 ])
 def test_parser_check_says_what_is_refused(query: str, says: str) -> None:
     with pytest.raises(ConfigError) as raised:
