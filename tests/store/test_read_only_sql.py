@@ -18,6 +18,7 @@ from r2d_sdk import ConfigError
 from r2d_sdk.cli import cli
 from r2d_sdk.store import MetricRow, Run, Store, _sql
 from r2d_sdk.store._sql import check_read_only, read_only_query
+from r2d_sdk.store._sql_functions import REFUSED_FUNCTIONS, REFUSED_PREFIXES
 from r2d_sdk.store._sql_session import read_only_session
 
 WRITES = [
@@ -239,3 +240,12 @@ def test_cli_refuses_the_reported_postgres_bypasses(store: Store, query: str) ->
     assert _count(store, MetricRow) == 1
     with store.engine.connect() as connection:
         assert "x" not in sa_inspect(connection).get_table_names()
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_FUNCTIONS) + [prefix + "x" for prefix in REFUSED_PREFIXES])
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_every_refused_function_is_found_by_the_parser(name: str, dialect: str) -> None:
+    """However sqlglot files a function away (a generic call or a known function), its name is refused."""
+    for query in (f"SELECT {name}(1)", f"SELECT {name.upper()}(1) FROM runs", f"SELECT * FROM {name}('x')"):
+        with pytest.raises(ConfigError, match=r"\(\) is not allowed"):
+            check_read_only(query, dialect)
