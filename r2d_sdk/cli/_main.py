@@ -126,14 +126,19 @@ def runs_show(run_id: str, db: str | None) -> None:
 @click.argument("query")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--timeout", type=float, default=30.0, show_default=True, metavar="SECONDS",
+              help="The database stops the query after this long.")
 @friendly_errors
-def sql(query: str, db: str | None, fmt: str) -> None:
-    """Run a read-only SQL query against the results database."""
+def sql(query: str, db: str | None, fmt: str, timeout: float) -> None:
+    """Run one read-only SQL query (SELECT, WITH, EXPLAIN, VALUES) against the results database."""
     from r2d_sdk.report import print_rows
     from r2d_sdk.store import read_only_query
 
     store = open_store(db, must_exist=True)
-    columns, rows = read_only_query(store.engine, query)
+    try:
+        columns, rows = read_only_query(store.engine, query, timeout=timeout)
+    finally:
+        store.close()
     print_rows(columns, rows, fmt)
 
 

@@ -1,104 +1,90 @@
-"""Read-only SQL for users: SELECT/WITH/EXPLAIN/VALUES only, enforced by the database as well.
+"""Read-only, time-limited SQL for users (`r2d-sdk sql`): SELECT/WITH/EXPLAIN/VALUES only.
 
-Two locks, so that either alone is enough: a keyword check gives a clear message before the
-query runs, and the connection itself refuses writes (SQLite: `PRAGMA query_only` plus an
-authorizer that allows only reads; PostgreSQL: a READ ONLY transaction).
+Three locks, each enough on its own for writes: the parser check (`_sql_guard`) gives the
+clear message; the driver takes one statement only; the connection refuses writes and stops
+slow queries (`_sql_session`). docs/sql.md, "Read-only and time-limited", states the guarantees.
 """
 
 from __future__ import annotations
 
-import re
-import sqlite3
+import math
 from typing import Any
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
 from r2d_sdk._errors import ConfigError
 
-_ALLOWED_START = re.compile(r"^\s*(select|with|explain|values)\b", re.IGNORECASE)
-# `replace` is left out on purpose: it is also a common string function; REPLACE INTO starts
-# with a word the start check refuses and INSERT OR REPLACE contains INSERT.
-_FORBIDDEN = re.compile(r"\b(attach|detach|insert|update|delete|drop|create|alter|vacuum|pragma|reindex|"
-                        r"truncate|grant|revoke|copy|merge)\b",
-                        re.IGNORECASE)
-_FIX = "write a SELECT; to change the database open it with sqlite3 or psql"
-
-# SQLite authorizer: reads only. Read-only introspection pragmas stay usable as table-valued
-# functions, e.g. SELECT * FROM pragma_table_info('samples').
-_ALLOWED_SQLITE_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
-                           sqlite3.SQLITE_RECURSIVE}
-_READ_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list",
-                 "table_list", "function_list", "collation_list"}
-_REFUSED_BY_DATABASE = ("not authorized", "read-only transaction", "readonly database", "query_only")
+DEFAULT_TIMEOUT_S = 30.0
+MAX_TIMEOUT_S = 86_400.0  # a day; PostgreSQL's statement_timeout takes at most about 24 days
+_SCHEMA_FIX = "check table and column names: docs/sql.md lists the schema"
+# SQLite's words for a refused write; PostgreSQL's are SQLSTATEs: read-only transaction, no privilege.
+_REFUSED_BY_SQLITE = ("not authorized", "readonly database", "query_only")
+_READ_ONLY_SQLSTATE = "25006"
+_NO_PRIVILEGE_SQLSTATE = "42501"
 
 
-def _strip_comments_and_strings(query: str) -> str:
-    query = re.sub(r"--[^\n]*|/\*.*?\*/", " ", query, flags=re.DOTALL)
-    return re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", "''", query)
+def check_read_only(query: str, dialect: str | None = None) -> None:
+    """Refuse anything but one read-only statement, before it reaches the database.
 
-
-def check_read_only(query: str) -> None:
-    """Refuse anything but a single read statement, before it reaches the database.
+    Args:
+        query: the SQL text.
+        dialect: `sqlite` or `postgresql` (the engine's dialect name); None checks both.
 
     Raises:
-        ConfigError: the query writes, attaches, sets a pragma or holds several statements.
+        ConfigError: the query writes, locks, changes the session, calls a function with side
+            effects, holds several statements or cannot be parsed.
     """
-    bare = _strip_comments_and_strings(query).strip().rstrip(";").strip()
-    if not bare:
-        raise ConfigError("the SQL query is empty", fix="give a SELECT, e.g. r2d-sdk sql \"SELECT * FROM runs\"")
-    if ";" in bare:
-        raise ConfigError("only one SQL statement at a time: r2d-sdk sql runs a single read-only query",
-                          fix="remove the extra statements")
-    if not _ALLOWED_START.match(bare):
-        word = bare.split(None, 1)[0].upper()
-        raise ConfigError(f"{word} is not allowed: r2d-sdk sql runs read-only queries (SELECT, WITH, EXPLAIN)",
-                          fix=_FIX)
-    found = _FORBIDDEN.search(bare)
-    if found:
-        raise ConfigError(f"{found.group(1).upper()} is not allowed: r2d-sdk sql is read-only", fix=_FIX)
+    from r2d_sdk.store._sql_guard import check_read_only as parser_check  # sqlglot loads on first use
+
+    parser_check(query, dialect)
 
 
-def _sqlite_authorizer(action: int, arg1: str | None, *_: Any) -> int:
-    if action in _ALLOWED_SQLITE_ACTIONS:
-        return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and arg1 in _READ_PRAGMAS:
-        return sqlite3.SQLITE_OK
-    # SQLite asks this while (re)loading the schema for a pragma function; query_only still blocks writes.
-    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
-        return sqlite3.SQLITE_OK
-    return sqlite3.SQLITE_DENY
-
-
-def read_only_query(engine: Engine, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def read_only_query(engine: Engine, query: str,
+                    timeout: float = DEFAULT_TIMEOUT_S) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one read-only query and return (column names, rows).
 
+    Args:
+        engine: the results database (SQLite or PostgreSQL).
+        query: one SELECT, WITH, EXPLAIN or VALUES statement.
+        timeout: seconds the database lets the query run before stopping it.
+
     Raises:
-        ConfigError: the query is not read-only (refused before or by the database) or fails.
+        ConfigError: the query is not read-only (refused before or by the database), ran past
+            `timeout`, or fails; or `timeout` is not a positive number of seconds.
     """
-    check_read_only(query)
-    sqlite = engine.dialect.name == "sqlite"
-    with engine.connect() as connection:
-        raw: Any = connection.connection.driver_connection
-        if sqlite:
-            raw.execute("PRAGMA query_only = ON")
-            raw.set_authorizer(_sqlite_authorizer)
-        elif engine.dialect.name == "postgresql":
-            connection.execute(text("SET TRANSACTION READ ONLY"))
-        try:
-            result = connection.execute(text(query))
-            columns = list(result.keys())
-            rows = [tuple(row) for row in result]
-        except SQLAlchemyError as error:
-            message = str(getattr(error, "orig", error)).strip().splitlines()[0]
-            if any(marker in message.lower() for marker in _REFUSED_BY_DATABASE):
-                raise ConfigError(f"refused by the database, r2d-sdk sql is read-only: {message}",
-                                  fix=_FIX) from None
-            raise ConfigError(f"SQL error: {message}",
-                              fix="check table and column names: docs/sql.md lists the schema") from None
-        finally:
-            connection.rollback()
-            if sqlite:
-                raw.set_authorizer(None)
-                raw.execute("PRAGMA query_only = OFF")
-    return columns, rows
+    from r2d_sdk.store._sql_guard import READ_ONLY_FIX
+    from r2d_sdk.store._sql_session import QueryTimedOut, read_only_session
+
+    timeout = _checked_timeout(timeout)
+    check_read_only(query, engine.dialect.name)
+    driver_error: Any = engine.dialect.loaded_dbapi.Error
+    try:
+        with read_only_session(engine, timeout) as run:
+            return run(query)
+    except QueryTimedOut:
+        raise ConfigError(f"the query ran longer than {timeout:g} s (r2d-sdk sql --timeout)",
+                          fix="narrow it (WHERE, LIMIT) or allow more time: r2d-sdk sql --timeout SECONDS "
+                              "\"...\"") from None
+    except driver_error as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "one statement at a time" in message or "multiple commands" in message:
+            raise ConfigError("only one SQL statement at a time: r2d-sdk sql runs a single read-only query",
+                              fix="remove the extra statements") from None
+        sqlstate = getattr(error, "sqlstate", None)
+        if sqlstate == _NO_PRIVILEGE_SQLSTATE:
+            raise ConfigError(f"refused by the database: {message}",
+                              fix="the role in --db may only read what it was granted: GRANT SELECT to it "
+                                  "(docs/sql.md, 'A read-only role')") from None
+        if sqlstate == _READ_ONLY_SQLSTATE or any(marker in message.lower() for marker in _REFUSED_BY_SQLITE):
+            raise ConfigError(f"refused by the database, r2d-sdk sql is read-only: {message}",
+                              fix=READ_ONLY_FIX) from None
+        raise ConfigError(f"SQL error: {message}", fix=_SCHEMA_FIX) from None
+
+
+def _checked_timeout(timeout: float) -> float:
+    number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+    if not number or not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT_S:
+        raise ConfigError(f"the query timeout must be a number of seconds above 0 and at most "
+                          f"{MAX_TIMEOUT_S:g} (a day), not {timeout!r}",
+                          fix="r2d-sdk sql --timeout 60 \"SELECT ...\"")
+    return float(timeout)
