@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from r2d_sdk._components import Attack, Dataset, Defense, Judge, Metric
@@ -147,9 +148,25 @@ def build_grid(loaded: LoadedRecipe) -> Grid:
         raise ConfigError(f"{where}: {error.message}", error.fix) from None
 
 
+def _check_local_folders(recipe: Any) -> None:
+    """A `local/` model or adapter given as a path must exist: it loads only when first used, mid-run.
+
+    A reference that is no path (`smollm2`, a hub id like `Qwen/Qwen2-7B`) is left to the loader.
+    """
+    for name, spec in recipe.models.items():
+        refs = {"model": spec.model.removeprefix("local/")} if spec.model.startswith("local/") else {}
+        if spec.adapter is not None:
+            refs["adapter"] = spec.adapter
+        for field_name, ref in refs.items():
+            if ref.startswith(("/", ".", "~")) and not Path(ref).expanduser().exists():
+                raise ConfigError(f"models.{name}.{field_name}: folder {ref} does not exist",
+                                  fix="give the folder of a saved model (e.g. the one `r2d-sdk train` printed)")
+
+
 def _build(loaded: LoadedRecipe) -> Grid:
     recipe = loaded.recipe
     validate_components(recipe)
+    _check_local_folders(recipe)
     models = build_models(recipe)  # the response cache is attached with the store (Grid.attach)
     context = Context(models=models, seed=recipe.seed, generation=recipe.generation.params())
     items = {spec.key: load_items(spec, context, f"datasets[{i}]") for i, spec in enumerate(recipe.datasets)}

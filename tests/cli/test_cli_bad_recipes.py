@@ -77,6 +77,8 @@ BAD = [
      ["defenses[1].args: defense 'safedecoding' needs a local model"]),
     ("r2d without arguments", lambda t: t.replace("self-reminder", "r2d"),
      ["defenses[1].args", "give exactly one of `checkpoint: <folder>` or `training: <name>`"]),
+    ("missing local model folder", lambda t: t.replace("model: openai/mock-model", "model: local/./no-such-model"),
+     ["models.target.model: folder ./no-such-model does not exist"]),
     ("database port out of range", lambda t: t + "database: postgresql://me@localhost:99999/results\n",
      ["database: has port 99999"]),
     ("database of an unsupported kind", lambda t: t + "database: mysql://me@localhost/results\n",
