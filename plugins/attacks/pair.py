@@ -24,6 +24,10 @@ from r2d_plugins.attacks._pair_text import (
 
 from r2d_sdk import Attack, AttackPrompt, Behavior, Message, Target, assistant, register, system, user
 
+# GenerationParams' bounds: a setting past them would fail at the first call instead of at validate.
+MAX_NEW_TOKENS = 131_072
+MAX_TEMPERATURE = 2.0
+
 
 class PAIRConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -31,15 +35,15 @@ class PAIRConfig(BaseModel):
     judge: str | None = Field(None, description="recipe name of the judge model (default: the attacker)")
     # Defaults are a CPU budget. Paper scale: 20 streams x 3 iterations (Chao et al. 2023);
     # JailbreakBench's PAIR artifacts used 30 streams x 3 iterations, attacker max 300 tokens.
-    streams: int = Field(2, gt=0, description="independent refinement streams")
-    iterations: int = Field(3, gt=0, description="refinement rounds per stream")
+    streams: int = Field(2, gt=0, le=1000, description="independent refinement streams")
+    iterations: int = Field(3, gt=0, le=1000, description="refinement rounds per stream")
     success_score: int = Field(10, ge=1, le=10, description="judge rating that counts as a jailbreak and stops")
-    attacker_max_tokens: int = Field(300, gt=0)
-    attacker_temperature: float = Field(1.0, ge=0.0)
+    attacker_max_tokens: int = Field(300, gt=0, le=MAX_NEW_TOKENS)
+    attacker_temperature: float = Field(1.0, ge=0.0, le=MAX_TEMPERATURE)
     attacker_top_p: float = Field(0.9, gt=0.0, le=1.0)
-    judge_max_tokens: int = Field(20, gt=0)
-    max_attempts: int = Field(2, gt=0, description="attacker tries per stream step when its output is malformed")
-    history: int = Field(3, gt=0, description="past rounds kept in each attacker conversation")
+    judge_max_tokens: int = Field(20, gt=0, le=MAX_NEW_TOKENS)
+    max_attempts: int = Field(2, gt=0, le=100, description="attacker tries per stream step when its output is malformed")
+    history: int = Field(3, gt=0, le=1000, description="past rounds kept in each attacker conversation")
 
 
 class _Stream:

@@ -28,8 +28,8 @@ class RandomSearchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="recipe name of the scoring model: local, or an API model returning logprobs")
     # Defaults are a CPU budget; the paper ran up to 10,000 iterations (JailbreakBench artifacts: n-iter 10000).
-    iterations: int = Field(60, gt=0, description="random changes tried")
-    n_chars_change: int = Field(4, gt=0, description="characters changed per iteration at the start")
+    iterations: int = Field(60, gt=0, le=1_000_000, description="random changes tried")
+    n_chars_change: int = Field(4, gt=0, le=10_000, description="characters changed per iteration at the start")
     schedule: bool = Field(True, description="halve the characters changed as the search goes on")
     suffix_init: str = Field(" ".join("!" * 20), min_length=1, description="the suffix the search starts from")
     format: str = Field("{goal} {suffix}", description="how goal and suffix form the prompt")

@@ -51,13 +51,23 @@ def check_slot(template: str, where: str) -> str:
     return require_slot(template, where, SLOTS, "the goal")
 
 
+def read_template(path: Path) -> str:
+    """A template file's text; a file that is not UTF-8 text is a ConfigError, not a traceback."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"template file {path} is not UTF-8 text", fix="save the template as UTF-8") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read template file {path}: {error.strerror}", fix="check the path") from None
+
+
 def _folder_templates(folder: Path) -> list[tuple[str, str]]:
     """Every .txt file of a folder, in name order, as (file stem, text)."""
     files = sorted(folder.glob("*.txt"))
     if not files:
         raise ConfigError(f"template folder {folder} has no .txt files",
                           fix="put one template per .txt file in the folder, each with a {goal} slot")
-    return [(f.stem, f.read_text(encoding="utf-8")) for f in files]
+    return [(f.stem, read_template(f)) for f in files]
 
 
 class TemplateConfig(BaseModel):
@@ -68,7 +78,7 @@ class TemplateConfig(BaseModel):
     collection: str | None = Field(None, description="a CSV/JSON/JSONL file of templates, a folder of .txt "
                                                      "templates (one per file, id = file name), or `gptfuzzer`")
     ids: list[str] | None = Field(None, description="collection only: the template ids to use")
-    limit: int | None = Field(None, gt=0, description="collection only: the first N templates")
+    limit: int | None = Field(None, gt=0, le=1_000_000, description="collection only: the first N templates")
     id_column: str = Field("id", description="collection only: column of template ids (else the row number)")
     text_column: str = Field("text", description="collection only: column of template texts")
 
@@ -109,7 +119,7 @@ class TemplateAttack(Attack):
         if not path.is_file():
             raise ConfigError(f"template '{name}' is neither a shipped template nor a file",
                               fix=f"use one of {', '.join(sorted(shipped))}, or a path to a text file")
-        return path.stem, check_slot(path.read_text(encoding="utf-8"), f"template file {path}")
+        return path.stem, check_slot(read_template(path), f"template file {path}")
 
     def _collection(self, name: str) -> list[tuple[str, str]]:
         c = self.config

@@ -43,18 +43,28 @@ class PerplexityFilter(Defense):
         super().__init__(config, context)
         self.threshold: float | None = self.config.threshold
         self.calibration: dict[str, float | int] = {}
+        if self.config.scorer:
+            self.context.model(self.config.scorer)  # a name not in the recipe fails now, not mid-run
+        self.goals: list[str] = []
+        if self.config.calibrate == "jbb-goals":  # read now (a small file) so a missing one fails at validate
+            dataset = create("dataset", "jbb-harmful", {}, self.context, "perplexity-filter calibration")
+            assert isinstance(dataset, Dataset)
+            self.goals = [item.goal for item in dataset.items()]
 
     @property
     def scorer(self) -> Model:
         return self.context.model(self.config.scorer) if self.config.scorer else self.model
 
-    async def setup(self) -> None:
+    def bind(self, model: Model) -> PerplexityFilter:
+        super().bind(model)
         # API models that return logprobs could be scored too; not done here, so the scorer must be local.
         require_local(self.scorer, self.name, "perplexity scoring")
+        return self
+
+    async def setup(self) -> None:
+        require_local(self.scorer, self.name, "perplexity scoring")
         if self.config.calibrate == "jbb-goals" and self.threshold is None:
-            dataset = create("dataset", "jbb-harmful", {}, self.context, "perplexity-filter calibration")
-            assert isinstance(dataset, Dataset)
-            goals = [item.goal for item in dataset.items()]
+            goals = self.goals
             scores = [mean_nll(s.logprobs) for s in [await score_logprobs(self.scorer, g) for g in goals]]
             self.threshold = max(scores)
             self.calibration = {"goals": len(goals), "max_nll": self.threshold, "mean_nll": mean(scores)}

@@ -14,15 +14,17 @@ with the pivots emitted and the final pivot in the defense info:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from r2d_sdk import (
     PIVOT_PATTERN,
     THINK_CLOSE,
     THINK_OPEN,
     UNSAFE,
+    ConfigError,
     Defense,
     DefenseResult,
     Message,
@@ -81,9 +83,16 @@ class R2DConfig(BaseModel):
                                                    "the results database")
     database: str | None = Field(None, description="results database holding `training` when the run has none")
     output: OutputMode = Field("answer", description="what the judge sees: identity, harmbench or answer")
-    max_tokens: int | None = Field(None, gt=0, description="override the recipe's max_tokens for the checkpoint")
+    max_tokens: int | None = Field(None, gt=0, le=131_072, description="override the recipe's max_tokens for the checkpoint")
     chat_template: Literal["auto", "vicuna"] | None = Field(None, description="prompt format; default: the one "
                                                                             "the checkpoint was trained with")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> R2DConfig:
+        if (self.checkpoint is None) == (self.training is None):
+            raise ValueError("give exactly one of `checkpoint: <folder>` or `training: <name>` (a run of "
+                             "`r2d-sdk train`)")
+        return self
 
 
 @register("r2d")
@@ -101,6 +110,11 @@ class R2DDefense(Defense):
         super().__init__(config, context)
         self._checkpoint_model: Model | None = None
         self._info: dict[str, Any] = {}
+        checkpoint = self.config.checkpoint  # type: ignore[attr-defined]
+        # A training run is looked up in the results database, which only a run opens; a folder can be checked now.
+        if checkpoint is not None and not Path(checkpoint).expanduser().is_dir():
+            raise ConfigError(f"checkpoint folder {checkpoint} does not exist",
+                              fix="give the model folder `r2d-sdk train` printed, or use `training: <name>`")
 
     async def setup(self) -> None:
         self._load()

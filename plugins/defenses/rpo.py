@@ -51,7 +51,14 @@ class RobustPromptOptimization(Defense):
             if not path.is_file():
                 raise ConfigError(f"rpo: suffix file {path} does not exist",
                                   fix="point `suffix_file` at a text file holding the suffix")
-            self.suffix, self.source = path.read_text(encoding="utf-8").strip(), str(path)
+            try:
+                suffix = path.read_text(encoding="utf-8").strip()
+            except UnicodeDecodeError:
+                raise ConfigError(f"rpo: suffix file {path} is not UTF-8 text",
+                                  fix="save the suffix as UTF-8 text") from None
+            if not suffix:
+                raise ConfigError(f"rpo: suffix file {path} is empty", fix="write the optimised suffix into it")
+            self.suffix, self.source = suffix, str(path)
 
     async def respond(self, messages: list[Message]) -> DefenseResult:
         prompt = last_user_text(messages) + self.config.separator + self.suffix

@@ -41,9 +41,9 @@ class SafeDecodingConfig(BaseModel):
     training: str | None = Field(None, description="or the name of a training run (`r2d-sdk train`, reasoning: "
                                                    "false): its latest completed checkpoint in the results database")
     database: str | None = Field(None, description="results database holding `training` when the run has none")
-    first_m: int = Field(2, ge=0, description="tokens decoded with the expert's steering")
-    alpha: float = Field(3.0, ge=0.0, description="steering strength α")
-    c: int = Field(5, gt=0, description="shared candidates wanted in both models' top-k")
+    first_m: int = Field(2, ge=0, le=131_072, description="tokens decoded with the expert's steering")
+    alpha: float = Field(3.0, ge=0.0, le=1000.0, description="steering strength α")
+    c: int = Field(5, gt=0, le=1_000_000, description="shared candidates wanted in both models' top-k")
 
     @model_validator(mode="after")
     def _one_expert(self) -> SafeDecodingConfig:
@@ -139,6 +139,20 @@ class SafeDecoding(Defense):
         super().__init__(config, context)
         self.expert: Any = None
         self.expert_info: dict[str, Any] = {}
+
+    def bind(self, model: Model) -> SafeDecoding:
+        """Attach the target; what can be checked without loading weights is checked here, at build time."""
+        require_local(model, self.name, "decoding (SafeDecoding drives the target's tokens itself)")
+        spec = self.config.expert  # None: a training run, looked up in the results database a run opens
+        if spec is not None and spec in self.context.models:
+            require_local(self.context.models[spec], self.name, "the safety expert")
+        elif spec is not None and not any((Path(spec).expanduser() / name).is_file()
+                                          for name in ("adapter_config.json", "config.json")):
+            raise ConfigError(f"safedecoding: expert '{spec}' is neither a recipe model nor a folder with "
+                              "adapter_config.json or config.json",
+                              fix="point `expert` at a PEFT adapter folder, a model folder or a local recipe model")
+        super().bind(model)
+        return self
 
     def _expert_folder(self) -> str:
         """The expert's spec; a training run's name becomes its checkpoint folder (and is linked)."""

@@ -53,7 +53,7 @@ class JudgeModelConfig(BaseModel):
     model: str = Field("judge", description="the recipe model that judges (a name under `models:`)")
     request: Literal["goal", "prompt"] = Field("goal", description="show the judge the behavior's goal (as "
                                                                    "JailbreakBench does) or the attack prompt")
-    max_tokens: int | None = Field(16, gt=0, description="judge reply length; None keeps the model's default")
+    max_tokens: int | None = Field(16, gt=0, le=131_072, description="judge reply length; None keeps the model's default")
 
 
 class LLMJudgeConfig(JudgeModelConfig):

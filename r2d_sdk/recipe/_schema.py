@@ -5,15 +5,22 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from r2d_sdk._generation import PRESETS, GenerationParams
+from r2d_sdk._generation import (
+    PRESETS,
+    GenerationParams,
+    MaxTokens,
+    RepetitionPenalty,
+    Seed,
+    StopStrings,
+    Temperature,
+    TopP,
+)
+from r2d_sdk._strict import StrictModel as _Strict
 from r2d_sdk.recipe._distill import DistillSpec
+from r2d_sdk.recipe._names import Name, check_database
 from r2d_sdk.recipe._train import TrainSection
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class MockRule(_Strict):
@@ -45,22 +52,29 @@ class MockSpec(_Strict):
 class ModelSpec(_Strict):
     """A model the recipe can name: `local/<ref>`, `mock/<name>` or any LiteLLM model string."""
 
-    model: str = Field(description="LiteLLM model string, local/<smollm2|folder|hub id>, or mock/<name>")
+    model: Name = Field(description="LiteLLM model string, local/<smollm2|folder|hub id>, or mock/<name>")
     api_base: str | None = Field(None, description="server URL for self-hosted providers")
     api_key: str | None = Field(None, description="use ${ENV_VAR}; the value is never stored")
     params: dict[str, Any] = Field(default_factory=dict, description="extra LiteLLM arguments")
     generation: dict[str, Any] = Field(default_factory=dict, description="generation overrides for this model")
-    max_retries: int = Field(3, ge=0)
-    timeout: float | None = Field(None, gt=0, description="seconds one attempt may take before it is tried again "
-                                                          "(default: 120 for API and mock models, none for local)")
+    max_retries: int = Field(3, ge=0, le=20)
+    timeout: float | None = Field(None, gt=0, le=86_400, allow_inf_nan=False,
+                                  description="seconds one attempt may take before it is tried again "
+                                              "(default: 120 for API and mock models, none for local)")
     # Local models only.
-    batch_size: int = Field(32, gt=0)
+    batch_size: int = Field(32, gt=0, le=4096)
     dtype: str | None = None
     device: str | None = None
     chat_template: str = Field("auto", pattern="^(auto|vicuna)$")
     adapter: str | None = None
     # Mock models only.
     mock: MockSpec | None = Field(None, description="the script of a mock/<name> model")
+
+    @field_validator("generation")
+    @classmethod
+    def _generation_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Checked here, with the field path, rather than when the model is built from it.
+        return GenerationOverrides.model_validate(value).model_dump(exclude_none=True)
 
     @model_validator(mode="after")
     def _mock_only_for_mock(self) -> ModelSpec:
@@ -82,8 +96,8 @@ class ComponentSpec(_Strict):
     `label` names it in the grid and the database when the same plugin appears twice.
     """
 
-    name: str
-    label: str | None = None
+    name: Name
+    label: Name | None = None
     args: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -94,27 +108,47 @@ class ComponentSpec(_Strict):
 class AttackSpec(ComponentSpec):
     """An attack, optionally limited to some datasets (e.g. JBB artifacts are not meant for XSTest)."""
 
-    datasets: list[str] | None = Field(None, description="dataset labels this attack runs on (default: all)")
+    datasets: list[str] | None = Field(None, min_length=1, description="dataset labels this attack runs on "
+                                                                       "(default: all)")
 
 
 class DatasetSpec(ComponentSpec):
     """A dataset plugin plus the slice of it to use."""
 
-    limit: int | None = Field(None, gt=0, description="first N items after filtering")
+    limit: int | None = Field(None, gt=0, le=10_000_000, description="first N items after filtering")
     filter: dict[str, list[str]] = Field(default_factory=dict,
                                          description="field -> allowed values (category, label, ...)")
+
+    @field_validator("filter")
+    @classmethod
+    def _values_to_keep(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        empty = sorted(field for field, allowed in value.items() if not allowed)
+        if empty:
+            raise ValueError(f"{', '.join(empty)}: an empty list keeps no item; give the values to keep")
+        return value
+
+
+class GenerationOverrides(_Strict):
+    """Generation settings that override a preset (a model's own `generation:` takes these)."""
+
+    temperature: Temperature | None = None
+    max_tokens: MaxTokens | None = None
+    top_p: TopP | None = None
+    repetition_penalty: RepetitionPenalty | None = None
+    seed: Seed | None = None
+    stop: StopStrings | None = None
 
 
 class GenerationSpec(_Strict):
     """A preset (jbb: greedy, 150 tokens; xstest: 512 tokens, repetition 1.2) plus overrides."""
 
     preset: str = "jbb"
-    temperature: float | None = None
-    max_tokens: int | None = None
-    top_p: float | None = None
-    repetition_penalty: float | None = None
-    seed: int | None = None
-    stop: list[str] | None = None
+    temperature: Temperature | None = None
+    max_tokens: MaxTokens | None = None
+    top_p: TopP | None = None
+    repetition_penalty: RepetitionPenalty | None = None
+    seed: Seed | None = None
+    stop: StopStrings | None = None
 
     @field_validator("preset")
     @classmethod
@@ -135,10 +169,10 @@ def _as_spec(value: Any) -> Any:
 class Recipe(_Strict):
     """A run: models, datasets, attacks × defenses, judges and metrics."""
 
-    name: str = "run"
+    name: Name = "run"
     description: str = ""
-    models: dict[str, ModelSpec]
-    target: str | list[str] = Field("target", description="model name(s) under attack")
+    models: dict[Name, ModelSpec] = Field(min_length=1)
+    target: Name | list[Name] = Field("target", description="model name(s) under attack")
     datasets: list[DatasetSpec] = Field(description="may be left out (empty) when the recipe has train/distill")
     attacks: list[AttackSpec] = Field(default_factory=lambda: [AttackSpec(name="direct")])
     defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")])
@@ -146,7 +180,7 @@ class Recipe(_Strict):
     metrics: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="asr")])
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     concurrency: int = Field(32, gt=0, le=4096)
-    seed: int = 0
+    seed: Seed = 0
     database: str | None = Field(None, description="SQLAlchemy URL or SQLite path")
     train: TrainSection | None = Field(None, description="R2D training runs for `r2d-sdk train` (docs/r2d.md)")
     distill: DistillSpec | None = Field(None, description="trajectory building for `r2d-sdk distill` "
@@ -169,6 +203,30 @@ class Recipe(_Strict):
             if isinstance(data.get(key), list):
                 data[key] = [_as_spec(item) for item in data[key]]
         return data
+
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_database(value)
+
+    @field_validator("target")
+    @classmethod
+    def _distinct_targets(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give at least one model name")
+            repeated = sorted({name for name in value if value.count(name) > 1})
+            if repeated:
+                raise ValueError(f"{repeated} appear more than once; name each target model once")
+        return value
+
+    @field_validator("attacks", "defenses")
+    @classmethod
+    def _not_empty(cls, value: list[Any], info: Any) -> list[Any]:
+        if not value:  # an empty list is an empty grid; leaving the field out gives the default
+            default = "direct" if info.field_name == "attacks" else "none"
+            raise ValueError(f"give at least one (leave `{info.field_name}:` out for [{default}])")
+        return value
 
     @property
     def targets(self) -> list[str]:

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from r2d_sdk._generation import MAX_NEW_TOKENS, Seed
+from r2d_sdk._strict import StrictModel as _Strict
+from r2d_sdk.recipe._names import Name
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# Upper bounds that no real run nears; they turn a typo (an extra three zeros) into an error.
+MAX_STEPS = 10_000_000
+MAX_BATCH = 4096
 
 
 class TrainDataSpec(_Strict):
@@ -42,10 +46,10 @@ class TrainDataSpec(_Strict):
 class LoraSpec(_Strict):
     """PEFT LoRA settings; defaults are the R2D paper's."""
 
-    r: int = Field(64, gt=0)
-    alpha: int = Field(64, gt=0)
+    r: int = Field(64, gt=0, le=4096)
+    alpha: int = Field(64, gt=0, le=65536)
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"])
+    target_modules: list[Name] = Field(min_length=1, default_factory=lambda: ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"])
     train_embeddings: bool = Field(True, description="train embeddings and LM head fully (the paper); "
                                                      "false trains only the new token rows")
 
@@ -53,44 +57,44 @@ class LoraSpec(_Strict):
 class TrainSpec(_Strict):
     """One training configuration; `r2d-sdk train` trains each in turn and records it in the database."""
 
-    name: str = Field(description="what the `r2d` defense's `training:` argument refers to")
-    base: str = Field("target", description="name of a local model in the recipe's `models:`")
+    name: Name = Field(description="what the `r2d` defense's `training:` argument refers to")
+    base: Name = Field("target", description="name of a local model in the recipe's `models:`")
     data: TrainDataSpec
     with_pivots: bool = Field(True, description="false strips the pivots (the 'w/o Pivot' ablation)")
     reasoning: bool = Field(True, description="false trains on the final answer alone: no <think> block, no "
                                               "pivots, no tokens added, so the vocabulary stays the base's "
                                               "(plain SFT, e.g. SafeDecoding's safety expert); CPO then has "
                                               "nothing to contrast")
-    lambda_cpo: float = Field(1.0, ge=0.0, description="weight of Contrastive Pivot Optimization (0: w/o CPO)")
+    lambda_cpo: float = Field(1.0, ge=0.0, le=1000.0, description="weight of Contrastive Pivot Optimization (0: w/o CPO)")
     cpo_reduction: Literal["mean", "paper"] = "mean"
     rethink_negative: Literal["[SAFE]", "[UNSAFE]"] | None = Field(
         None, description="pivot contrasted at [RETHINK] positions; none (the paper) gives them CE only")
     finetune: Literal["full", "lora"] = "full"
     lora: LoraSpec = Field(default_factory=LoraSpec)
-    train_layers: int | None = Field(None, gt=0, description="full fine-tuning only: train just the last N "
+    train_layers: int | None = Field(None, gt=0, le=10_000, description="full fine-tuning only: train just the last N "
                                                             "decoder layers, the final norm and the (untied) LM "
                                                             "head (a CPU budget lever); null trains everything")
     prompt_format: Literal["chat", "vicuna"] = "chat"
-    learning_rate: float = Field(5e-5, gt=0)
-    new_token_learning_rate: float | None = Field(3e-3, gt=0, description="learning rate of the added tokens' "
+    learning_rate: float = Field(5e-5, gt=0, le=1.0)
+    new_token_learning_rate: float | None = Field(3e-3, gt=0, le=1.0, description="learning rate of the added tokens' "
                                                                            "rows; null: the same as the rest")
-    weight_decay: float = Field(0.0, ge=0)
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
-    batch_size: int = Field(8, gt=0, description="micro-batch per process")
-    gradient_accumulation: int = Field(1, gt=0)
+    weight_decay: float = Field(0.0, ge=0, le=10.0)
+    epochs: float = Field(1.0, gt=0, le=10_000)
+    max_steps: int | None = Field(None, gt=0, le=MAX_STEPS, description="optimizer steps; overrides epochs")
+    batch_size: int = Field(8, gt=0, le=MAX_BATCH, description="micro-batch per process")
+    gradient_accumulation: int = Field(1, gt=0, le=MAX_BATCH)
     warmup_ratio: float = Field(0.02, ge=0, lt=1)
-    max_grad_norm: float | None = Field(1.0, gt=0)
+    max_grad_norm: float | None = Field(1.0, gt=0, le=1e6)
     gradient_checkpointing: bool = False
     bf16: Literal["auto", True, False] = Field("auto", description="auto: bf16 on a GPU that supports it")
-    max_length: int = Field(1024, gt=16)
-    seed: int = 0
-    save_every: int = Field(50, gt=0, description="checkpoint every N optimizer steps (resume point)")
-    keep_checkpoints: int = Field(2, gt=0)
-    eval_every: int | None = Field(None, gt=0, description="held-out teacher-forced evaluation every N steps")
-    eval_generate: int = Field(8, ge=0, description="held-out prompts generated at the end to count pivots emitted")
-    eval_max_tokens: int = Field(96, gt=0)
-    output_dir: str = Field("r2d-checkpoints", description="folder for checkpoints and the exported model")
+    max_length: int = Field(1024, gt=16, le=1_048_576)
+    seed: Seed = 0
+    save_every: int = Field(50, gt=0, le=MAX_STEPS, description="checkpoint every N optimizer steps (resume point)")
+    keep_checkpoints: int = Field(2, gt=0, le=1000)
+    eval_every: int | None = Field(None, gt=0, le=MAX_STEPS, description="held-out teacher-forced evaluation every N steps")
+    eval_generate: int = Field(8, ge=0, le=100_000, description="held-out prompts generated at the end to count pivots emitted")
+    eval_max_tokens: int = Field(96, gt=0, le=MAX_NEW_TOKENS)
+    output_dir: Name = Field("r2d-checkpoints", description="folder for checkpoints and the exported model")
     merge: bool = Field(True, description="LoRA: merge the adapter into the base on export")
 
 

@@ -7,7 +7,10 @@ weights) waits for first use or a component's `setup()`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from r2d_sdk._components import Attack, Dataset, Defense, Judge, Metric
@@ -58,11 +61,22 @@ class Grid:
 
 
 def load_items(spec: DatasetSpec, context: Context, where: str) -> list[Behavior]:
-    """A dataset's items after the recipe's filter and limit; ids must be unique."""
-    dataset = create("dataset", spec.name, spec.args, context, where)
-    assert isinstance(dataset, Dataset)
+    """A dataset's items after the recipe's filter and limit; ids must be unique and there is one at least.
+
+    Raises:
+        ConfigError: naming the field path (`datasets[0].args`, `.filter`) and the fix.
+    """
+    with _at(f"{where}.args"):
+        dataset = create("dataset", spec.name, spec.args, context, where)
+        assert isinstance(dataset, Dataset)
+        return _chosen_items(spec, dataset.items(), where)
+
+
+def _chosen_items(spec: DatasetSpec, source: Iterable[Behavior], where: str) -> list[Behavior]:
     items = []
-    for item in dataset.items():
+    read = 0
+    for item in source:
+        read += 1
         keep = True
         for field_name, allowed in spec.filter.items():
             value = getattr(item, field_name, None)
@@ -76,11 +90,28 @@ def load_items(spec: DatasetSpec, context: Context, where: str) -> list[Behavior
             items.append(item)
         if spec.limit is not None and len(items) >= spec.limit:
             break
+    if not items:  # a run over nothing would end "completed" with 0 samples
+        if read == 0:
+            raise ConfigError(f"{where}: dataset '{spec.key}' has no items",
+                              fix="point the dataset at a file with at least one record")
+        raise ConfigError(f"{where}.filter: {dict(spec.filter)} matches none of the {read} items of '{spec.key}'",
+                          fix="check the filter's values against the dataset (`r2d-sdk validate` counts the items)")
     ids = [i.id for i in items]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{where}: dataset '{spec.name}' yields duplicate item ids",
                           fix="give the dataset an id column that is unique")
     return items
+
+
+@contextmanager
+def _at(path: str) -> Iterator[None]:
+    """Prefix a component's own ConfigError (raised while it is built) with its field path."""
+    try:
+        yield
+    except ConfigError as error:
+        if error.message.startswith(path.split(".", 1)[0]):  # already names its place
+            raise
+        raise ConfigError(f"{path}: {error.message}", error.fix) from None
 
 
 def validate_components(recipe: Any) -> None:
@@ -117,9 +148,25 @@ def build_grid(loaded: LoadedRecipe) -> Grid:
         raise ConfigError(f"{where}: {error.message}", error.fix) from None
 
 
+def _check_local_folders(recipe: Any) -> None:
+    """A `local/` model or adapter given as a path must exist: it loads only when first used, mid-run.
+
+    A reference that is no path (`smollm2`, a hub id like `Qwen/Qwen2-7B`) is left to the loader.
+    """
+    for name, spec in recipe.models.items():
+        refs = {"model": spec.model.removeprefix("local/")} if spec.model.startswith("local/") else {}
+        if spec.adapter is not None:
+            refs["adapter"] = spec.adapter
+        for field_name, ref in refs.items():
+            if ref.startswith(("/", ".", "~")) and not Path(ref).expanduser().exists():
+                raise ConfigError(f"models.{name}.{field_name}: folder {ref} does not exist",
+                                  fix="give the folder of a saved model (e.g. the one `r2d-sdk train` printed)")
+
+
 def _build(loaded: LoadedRecipe) -> Grid:
     recipe = loaded.recipe
     validate_components(recipe)
+    _check_local_folders(recipe)
     models = build_models(recipe)  # the response cache is attached with the store (Grid.attach)
     context = Context(models=models, seed=recipe.seed, generation=recipe.generation.params())
     items = {spec.key: load_items(spec, context, f"datasets[{i}]") for i, spec in enumerate(recipe.datasets)}
@@ -129,7 +176,8 @@ def _build(loaded: LoadedRecipe) -> Grid:
         built = {}
         for i, spec in enumerate(getattr(recipe, field_name)):
             try:
-                built[spec.key] = create(kind, spec.name, spec.args, context, f"{field_name}[{i}]")
+                with _at(f"{field_name}[{i}].args"):
+                    built[spec.key] = create(kind, spec.name, spec.args, context, f"{field_name}[{i}]")
             except Unavailable as why:  # optional input missing: leave it out, and say so
                 skipped.append(f"{kind} {spec.key}: {why.message}")
         return built
@@ -141,11 +189,29 @@ def _build(loaded: LoadedRecipe) -> Grid:
     for model_name in recipe.targets if recipe.datasets else []:
         for i, spec in enumerate(recipe.defenses):
             try:
-                defense = create("defense", spec.name, spec.args, context, f"defenses[{i}]")
+                # `bind` is where a defense learns its target: a check of the target (a local model?) fails there.
+                with _at(f"defenses[{i}].args"):
+                    defense = create("defense", spec.name, spec.args, context, f"defenses[{i}]")
+                    assert isinstance(defense, Defense)
+                    defenses[(model_name, spec.key)] = defense.bind(models[model_name])
             except Unavailable as why:
                 if model_name == recipe.targets[0]:
                     skipped.append(f"defense {spec.key}: {why.message}")
-                continue
-            assert isinstance(defense, Defense)
-            defenses[(model_name, spec.key)] = defense.bind(models[model_name])
-    return Grid(context, items, attacks, defenses, judges, metrics, recipe.targets, skipped)
+    grid = Grid(context, items, attacks, defenses, judges, metrics, recipe.targets, skipped)
+    if recipe.datasets:
+        _check_not_empty(grid, recipe)
+    return grid
+
+
+def _check_not_empty(grid: Grid, recipe: Any) -> None:
+    """A grid with no cell would run "completed" with 0 samples: say which part left it empty."""
+    if not grid.attacks:
+        raise ConfigError(f"attacks: every attack was left out ({'; '.join(grid.skipped)})",
+                          fix="supply what they need, or add one that needs nothing (e.g. `direct`)")
+    if not grid.defenses:
+        raise ConfigError(f"defenses: every defense was left out ({'; '.join(grid.skipped)})",
+                          fix="supply what they need, or add `none`")
+    for spec in recipe.datasets:
+        if not any(a.datasets is None or spec.key in a.datasets for a in recipe.attacks if a.key in grid.attacks):
+            raise ConfigError(f"datasets: no attack that is left in the grid runs on '{spec.key}'",
+                              fix=f"add '{spec.key}' to an attack's `datasets:`, or drop the dataset")
