@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -72,12 +73,15 @@ class RunResult:
         if self.judge_errors:
             parts.append(f"{self.judge_errors} judgments of answered samples failed")
         nothing = "; nothing was scored" if not self.scored else ""
+        # A stored error may carry its own fix (an R2DError's text): that fix comes first.
+        first, _, first_fix = (self.first_error or "").partition("\n  fix: ")
         query = (f"r2d-sdk sql \"SELECT error, COUNT(*) FROM samples WHERE run_id = '{self.run_id}' AND status = "
-                 f"'error' GROUP BY error\"")
-        fix = (f"see every error with {query}; fix the cause and start a new run (a resume keeps failed samples "
-               f"as they are)" + ("" if allow_errors else ", or pass --allow-errors to accept a partly failed run"))
-        return R2DError(f"run {self.run_id}: {' and '.join(parts)}{nothing}; the first: {self.first_error}", fix=fix,
-                        exit_code=3)
+                 f"'error' GROUP BY error\"" + (f" --db {shlex.quote(self.database)}" if self.database and
+                                                 "://" not in self.database else ""))
+        fix = (f"{first_fix + '; ' if first_fix else ''}see every error with {query}; then start a new run (a resume "
+               f"keeps failed samples as they are)"
+               + ("" if allow_errors else ", or pass --allow-errors to accept a partly failed run"))
+        return R2DError(f"run {self.run_id}: {' and '.join(parts)}{nothing}; the first: {first}", fix=fix, exit_code=3)
 
 
 @dataclass
