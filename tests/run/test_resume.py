@@ -19,7 +19,6 @@ from r2d_sdk.models import Model
 from r2d_sdk.recipe import LoadedRecipe, load_recipe
 from r2d_sdk.run import Interrupted, evaluate_async
 from r2d_sdk.store import ModelCall, Run, Sample, Store
-from r2d_sdk.store import _lease as lease_module
 
 CELLS = 12 * 2  # 12 items × direct × (none, self-reminder)
 
@@ -246,7 +245,9 @@ def test_of_two_claims_on_one_free_run_only_the_first_wins(tmp_path: Any) -> Non
 
 async def test_a_run_keeps_its_lease_fresh_and_stops_once_another_process_takes_it(
         make_recipe: Callable[..., LoadedRecipe], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lease_module, "HEARTBEAT_SECONDS", 0.05)
+    from r2d_sdk.store import _lease
+
+    monkeypatch.setattr(_lease, "HEARTBEAT_SECONDS", 0.05)
     loaded = make_recipe(items=12, delay=0.05, concurrency=1)
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
     beats: list[datetime] = []
