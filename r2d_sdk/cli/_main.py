@@ -38,8 +38,8 @@ def validate(recipe: Path) -> None:
 @db_option
 @click.option("--resume", default=None, metavar="RUN_ID|latest",
               help="Finish an interrupted run, with the --limit and --concurrency it started with.")
-@click.option("--limit", type=int, default=None, help="Use only the first N items of each dataset.")
-@click.option("--concurrency", type=int, default=None, help="Override the recipe's concurrency.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N items of each dataset.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Override the recipe's concurrency.")
 @click.option("--allow-errors", is_flag=True,
               help="Exit 0 although some samples or judgments failed (not when nothing scored).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -27,6 +27,12 @@ class RunOptions:
     limit: int | None = None
     concurrency: int | None = None
 
+    def __post_init__(self) -> None:
+        for name, value in (("limit", self.limit), ("concurrency", self.concurrency)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}",
+                                  fix=f"give --{name} 1 or more, or leave it out")
+
     def as_json(self) -> dict[str, int]:
         """What `runs.overrides_json` holds: only the options given."""
         return {key: value for key, value in (("limit", self.limit), ("concurrency", self.concurrency))

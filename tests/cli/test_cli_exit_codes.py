@@ -1,13 +1,15 @@
 """`r2d-sdk run` says by its exit status how the run went: 3 when samples or judgments ended in error
-(with the count and the first error), 0 with `--allow-errors` unless nothing scored."""
+(with the count and the first error), 0 with `--allow-errors` unless nothing scored, 2 for bad options."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+import r2d_sdk
 from r2d_sdk.cli import cli
 
 
@@ -50,3 +52,14 @@ def test_a_clean_run_exits_0(write_recipe: Callable[..., Path]) -> None:
     result = CliRunner().invoke(cli, ["run", str(write_recipe(items=2)), "--db", "r.db", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "error:" not in result.output
+
+
+def test_a_limit_or_concurrency_below_one_is_bad_input_and_writes_nothing(write_recipe: Callable[..., Path]) -> None:
+    recipe = write_recipe(items=2)
+    for option in ("--limit", "--concurrency"):
+        result = CliRunner().invoke(cli, ["run", str(recipe), "--db", "r.db", option, "0", "--quiet"])
+        assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output, result.output
+    with pytest.raises(r2d_sdk.ConfigError) as raised:
+        r2d_sdk.evaluate(recipe, db="r.db", concurrency=0)  # before: a "completed" run with no sample
+    assert "concurrency must be a whole number of at least 1" in raised.value.message
+    assert not Path("r.db").exists()
