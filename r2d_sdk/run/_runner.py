@@ -252,7 +252,7 @@ async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | 
         done = store.done_cells(run_id)
         status = await _walk(grid, recipe, store, run_id, done, heartbeat, progress)
     if not store.finish_run(run_id, status):
-        raise R2DError(heartbeat.lost or f"run {run_id} is no longer leased to this process",
+        raise R2DError(heartbeat.lost or f"run {run_id} was taken over by another process while this one ran it",
                        fix=f"`r2d-sdk runs show {run_id}` shows who runs it now")
     errors = store.error_summary(run_id)
     result = RunResult(run_id, status, store.sample_count(run_id), store.metrics(run_id), len(done),

@@ -245,9 +245,9 @@ def test_of_two_claims_on_one_free_run_only_the_first_wins(tmp_path: Any) -> Non
 
 async def test_a_run_keeps_its_lease_fresh_and_stops_once_another_process_takes_it(
         make_recipe: Callable[..., LoadedRecipe], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from r2d_sdk.store import _lease
+    from r2d_sdk.store import _lease as lease_module
 
-    monkeypatch.setattr(_lease, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(lease_module, "HEARTBEAT_SECONDS", 0.05)
     loaded = make_recipe(items=12, delay=0.05, concurrency=1)
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
     beats: list[datetime] = []
