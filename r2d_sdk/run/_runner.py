@@ -299,22 +299,24 @@ async def _walk(grid: Grid, recipe: Any, store: Store, run_id: str, done: set[tu
     status = "completed"
     with orphan_sink(writer.orphans.append):  # this run's calls outside a sample (setup, calibration)
         try:
-            with stage("setup"):
-                await asyncio.gather(*(defense.setup() for defense in grid.defenses.values()))
-            workers = [asyncio.create_task(worker()) for _ in range(min(recipe.concurrency, max(1, len(units))))]
             try:
-                await asyncio.gather(*workers)
-            finally:
-                for task in workers:
-                    task.cancel()
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            status = "interrupted"
+                with stage("setup"):
+                    await asyncio.gather(*(defense.setup() for defense in grid.defenses.values()))
+                workers = [asyncio.create_task(worker()) for _ in range(min(recipe.concurrency, max(1, len(units))))]
+                try:
+                    await asyncio.gather(*workers)
+                finally:
+                    for task in workers:
+                        task.cancel()
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                status = "interrupted"
+            # Inside the try: the last batch can be refused too, and the run must then say it failed.
+            writer.flush()
+            store.replace_metrics(run_id, compute_metrics(grid.metrics, store.judgment_groups(run_id)))
         except BaseException as error:
             if not heartbeat.lost:  # what finished is kept, unless the run is another process's now
                 with contextlib.suppress(R2DError):  # the error being raised says more than a refused write
                     writer.flush()
             store.finish_run(run_id, "failed", f"{type(error).__name__}: {error}")
             raise
-    writer.flush()
-    store.replace_metrics(run_id, compute_metrics(grid.metrics, store.judgment_groups(run_id)))
     return status

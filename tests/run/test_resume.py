@@ -271,11 +271,14 @@ async def test_a_run_keeps_its_lease_fresh_and_stops_once_another_process_takes_
     assert len(_cells(store, run.id)) < CELLS
 
 
+@pytest.mark.parametrize("flush_seconds", [0.0, 3600.0], ids=["refused-mid-run", "refused-in-the-last-batch"])
 async def test_a_cell_already_written_is_a_clear_error_not_an_integrity_traceback(
-        make_recipe: Callable[..., LoadedRecipe], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_recipe: Callable[..., LoadedRecipe], tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+        flush_seconds: float) -> None:
     loaded = make_recipe(items=6, delay=0.02, concurrency=1)
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
     run_id = (await _run_and_cancel_after(loaded, store, cells=3)).run_id
+    monkeypatch.setattr("r2d_sdk.run._runner.FLUSH_SECONDS", flush_seconds)
     # What another process writing the same run looks like from here: cells appear that this
     # process did not know were done when it started.
     monkeypatch.setattr(Store, "done_cells", lambda self, run_id: set())
