@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -37,37 +36,44 @@ def validate(recipe: Path) -> None:
 @cli.command()
 @click.argument("recipe", type=click.Path(path_type=Path))
 @db_option
-@click.option("--resume", default=None, metavar="RUN_ID|latest", help="Finish an interrupted run.")
-@click.option("--limit", type=int, default=None, help="Use only the first N items of each dataset.")
-@click.option("--concurrency", type=int, default=None, help="Override the recipe's concurrency.")
+@click.option("--resume", default=None, metavar="RUN_ID|latest",
+              help="Finish an interrupted run, with the --limit and --concurrency it started with.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N items of each dataset.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Override the recipe's concurrency.")
+@click.option("--allow-errors", is_flag=True,
+              help="Exit 0 although some samples or judgments failed (not when nothing scored).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def run(recipe: Path, db: str | None, resume: str | None, limit: int | None, concurrency: int | None,
-        quiet: bool) -> None:
-    """Run a recipe's attack × defense grid and store everything in the results database."""
+        allow_errors: bool, quiet: bool) -> None:
+    """Run a recipe's attack × defense grid and store everything in the results database.
+
+    Exit status: 0 done; 3 samples or judgments ended in error (see --allow-errors); 1 the SDK
+    could not run it; 2 bad input (recipe, options); 130 interrupted (the resume command is printed).
+    """
     from r2d_sdk.cli._console import progress_bar
     from r2d_sdk.recipe import load_recipe
     from r2d_sdk.report import print_summary
-    from r2d_sdk.run import Interrupted, apply_overrides, evaluate
+    from r2d_sdk.run import Interrupted, evaluate
 
-    loaded = apply_overrides(load_recipe(recipe), limit, concurrency)
+    loaded = load_recipe(recipe)
     interrupted: Interrupted | None = None
     with progress_bar(quiet) as advance:
         try:
-            result = evaluate(loaded, db, resume=resume, progress=advance)
+            result = evaluate(loaded, db, resume=resume, limit=limit, concurrency=concurrency, progress=advance)
         except Interrupted as error:
             interrupted = error
     if interrupted is not None:
-        command = f"r2d-sdk run {shlex.quote(str(recipe))} --resume {interrupted.run_id or 'latest'}"
-        if db is not None:
-            command += f" --db {shlex.quote(db)}"
         click.secho(f"{interrupted.message}", fg="yellow", err=True)
-        click.echo(f"  resume with: {command}", err=True)
+        click.echo(f"  resume with: {interrupted.resume_command(str(recipe), db)}", err=True)
         sys.stdout.flush()
         sys.stderr.flush()
         # Leave at once: a local model may still be inside a batch we no longer need.
         os._exit(130)
     print_summary(result, open_store(db, loaded.recipe.database, must_exist=True))
+    failure = result.failure(allow_errors)
+    if failure is not None:
+        raise failure  # printed as `error:` and `fix:`, exit 3
 
 
 @cli.group()

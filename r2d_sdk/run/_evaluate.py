@@ -17,6 +17,7 @@ import yaml
 
 from r2d_sdk.recipe import LoadedRecipe, Recipe, load_recipe, parse_recipe
 from r2d_sdk.run._build import build_grid
+from r2d_sdk.run._resume import RunOptions, resumed_options, run_to_resume
 from r2d_sdk.run._runner import RunResult, execute
 
 if TYPE_CHECKING:
@@ -60,13 +61,26 @@ async def evaluate_async(recipe: RecipeSource, db: str | Store | None = None, *,
     """`evaluate`, for code already inside an event loop."""
     from r2d_sdk.store import Store, open_store
 
-    loaded = apply_overrides(load_any(recipe), limit, concurrency)
-    grid = build_grid(loaded)  # a bad recipe fails here, before the database is even created
-    store = db if isinstance(db, Store) else open_store(db, loaded.recipe.database)
+    source = load_any(recipe)
+    # The overrides go on a copy: the caller's recipe object stays as it was written.
+    loaded = LoadedRecipe(source.recipe.model_copy(deep=True), source.text, source.path)
+    given = db if isinstance(db, Store) else None
+    url = None if db is None or isinstance(db, Store) else str(db)  # a str, or a Path given anyway
+    store = given
     try:
-        return await execute(loaded, grid, store, resume=resume, progress=progress)
+        options = RunOptions(limit, concurrency)
+        if resume:
+            # The run's own --limit decides which items the grid holds, so the run is read before
+            # the build; a resume needs the database to exist already (nothing is created).
+            store = store or open_store(url, loaded.recipe.database, must_exist=True)
+            run = run_to_resume(store, loaded, resume)
+            options, resume = resumed_options(run, limit, concurrency), run.id
+        apply_overrides(loaded, options.limit, options.concurrency)
+        grid = build_grid(loaded)  # a bad recipe fails here, before a new database is even created
+        store = store or open_store(url, loaded.recipe.database)
+        return await execute(loaded, grid, store, resume=resume, progress=progress, options=options)
     finally:
-        if not isinstance(db, Store):
+        if store is not None and given is None:
             store.close()
 
 
@@ -79,16 +93,23 @@ def evaluate(recipe: RecipeSource, db: str | Store | None = None, *, resume: str
         recipe: a recipe file path, YAML text, a `Recipe` or a `LoadedRecipe`.
         db: a SQLite path, a database URL or an open `Store` (default: R2D_DATABASE_URL, the
             recipe's `database:`, ./r2d-results.db).
-        resume: a run id (or 'latest') to finish instead of starting a new run.
-        limit: use only the first N items of each dataset.
-        concurrency: override the recipe's concurrency.
+        resume: a run id (or 'latest': the newest run of this recipe) to finish instead of
+            starting a new run. It runs with the run's own `limit` and `concurrency` unless
+            others are given; a different `limit` is refused.
+        limit: use only the first N items of each dataset (stored with the run).
+        concurrency: override the recipe's concurrency (stored with the run).
         progress: called with (advance, total) as cells finish.
 
     Returns:
-        The run's id, status, sample counts and metrics.
+        The run's id, status, sample counts and metrics, and what ended in error: `errors`,
+        `judge_errors`, `first_error` (failed samples never raise; `result.failure()` is the
+        error `r2d-sdk run` exits with).
 
     Raises:
-        ConfigError: the recipe is invalid (nothing is written).
+        ConfigError: the recipe is invalid, or `limit` differs from the resumed run's (nothing
+            is written).
+        R2DError: the run to resume does not exist, is complete, was made from another recipe,
+            or is still running in another process; or no database exists to resume in.
         Interrupted: Ctrl-C; the run is saved and `resume` finishes it.
 
     Inside a running event loop (a notebook), the run goes to a worker thread with its own loop;

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +17,8 @@ from r2d_sdk._types import AttackPrompt, Behavior, DefenseResult, Judgment, Mess
 from r2d_sdk.recipe import LoadedRecipe
 from r2d_sdk.run._build import Grid
 from r2d_sdk.run._metrics import compute_metrics
-from r2d_sdk.store import SampleRecord, Store
+from r2d_sdk.run._resume import RunOptions, resume_command, run_to_resume
+from r2d_sdk.store import Heartbeat, SampleRecord, Store
 
 FLUSH_SECONDS = 0.25
 FLUSH_ROWS = 200
@@ -35,6 +38,11 @@ class RunResult:
         skipped_components: components left out of the grid, with the reason (e.g. a missing
             optional artifact file).
         database: where the results are (a SQLite path, or the URL without its password).
+        errors: samples that ended in error (no response: the model call or the defense failed).
+        judge_errors: judgments that failed on answered samples (the judge itself failed).
+        scored: judgments that scored, i.e. entered a metric.
+        first_error: the first failed sample's error (else the first failed judgment's).
+        options: the overrides the run was started with (a resume applies them again).
     """
 
     run_id: str
@@ -45,6 +53,35 @@ class RunResult:
     seconds: float = 0.0
     skipped_components: list[str] = field(default_factory=list)
     database: str = ""
+    errors: int = 0
+    judge_errors: int = 0
+    scored: int = 0
+    first_error: str | None = None
+    options: RunOptions = field(default_factory=RunOptions)
+
+    def failure(self, allow_errors: bool = False) -> R2DError | None:
+        """The error `r2d-sdk run` exits with (code 3) when samples or judgments failed, else None.
+
+        With `allow_errors`, only a run in which nothing scored fails: there is no figure to report.
+        """
+        if not self.errors and not self.judge_errors:
+            return None
+        if allow_errors and self.scored:
+            return None
+        total = sum(self.samples.values())
+        parts = [f"{self.errors} of {total} samples failed"] if self.errors else []
+        if self.judge_errors:
+            parts.append(f"{self.judge_errors} judgments of answered samples failed")
+        nothing = "; nothing was scored" if not self.scored else ""
+        # A stored error may carry its own fix (an R2DError's text): that fix comes first.
+        first, _, first_fix = (self.first_error or "").partition("\n  fix: ")
+        query = (f"r2d-sdk sql \"SELECT error, COUNT(*) FROM samples WHERE run_id = '{self.run_id}' AND status = "
+                 f"'error' GROUP BY error\"" + (f" --db {shlex.quote(self.database)}" if self.database and
+                                                 "://" not in self.database else ""))
+        fix = (f"{first_fix + '; ' if first_fix else ''}see every error with {query}; then start a new run (a resume "
+               f"keeps failed samples as they are)"
+               + ("" if allow_errors else ", or pass --allow-errors to accept a partly failed run"))
+        return R2DError(f"run {self.run_id}: {' and '.join(parts)}{nothing}; the first: {first}", fix=fix, exit_code=3)
 
 
 @dataclass
@@ -57,9 +94,15 @@ class _Unit:
 
 
 class Interrupted(R2DError):
-    """Ctrl-C: the run is marked interrupted and can be resumed (`run_id` says which)."""
+    """Ctrl-C: the run is marked interrupted and can be resumed (`run_id` says which; `options`
+    are the overrides it started with, which `resume_command` repeats)."""
 
     run_id: str = ""
+    options: RunOptions = RunOptions()
+
+    def resume_command(self, recipe: str, db: str | None = None) -> str:
+        """The command that resumes this run as it was started."""
+        return resume_command(recipe, self.run_id or "latest", self.options, db)
 
 
 @dataclass
@@ -177,32 +220,59 @@ def _attack_applies(recipe: Any, unit: _Unit) -> bool:
 
 
 async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | None = None,
-                  progress: Any = None) -> RunResult:
+                  progress: Any = None, options: RunOptions | None = None) -> RunResult:
     """Run (or resume) a built grid against a store. `progress` gets (advance, total) callbacks.
 
     `grid` comes from `build_grid(loaded)`: the recipe is validated and built once, before the
-    store is opened, so a bad recipe writes nothing.
+    store is opened, so a bad recipe writes nothing. `options` are the overrides the grid was
+    built with (`apply_overrides`), stored with the run so a resume repeats them; None when
+    unknown. A resume takes the run's lease (refused while another process runs it), and the
+    lease is kept fresh until the run ends.
+
+    Raises:
+        R2DError: the run to resume is refused, or another process took it over meanwhile.
+        Interrupted: Ctrl-C or cancellation; what finished is saved.
     """
     recipe = loaded.recipe
     started = time.monotonic()
     if not recipe.datasets:  # a train- or distill-only recipe has nothing to evaluate
         raise R2DError(f"{loaded.path or 'the recipe'} has no `datasets:`: there is nothing to evaluate",
                        fix="add datasets and judges, or use `r2d-sdk train` / `r2d-sdk distill` for this recipe")
+    overrides = options.as_json() if options is not None else None
     if resume:
-        # 'latest' means the newest run of this recipe, not whatever ran last in the database.
-        run = store.get_run(resume, loaded.hash if resume == "latest" else None)
-        if run.recipe_hash != loaded.hash:
-            raise R2DError(f"run {run.id} was made from a different recipe (the file changed since)",
-                           fix="start a new run without --resume, or restore the recipe as it was")
-        if run.status == "completed":
-            raise R2DError(f"run {run.id} is already complete", fix="start a new run without --resume")
+        run = store.claim_run(run_to_resume(store, loaded, resume).id, overrides)
         run_id = run.id
-        store.set_status(run_id, "running")
+        options = RunOptions.from_json(run.overrides_json)
     else:
         path = str(loaded.path) if loaded.path else None
-        run_id = store.create_run(recipe.name, loaded.text, loaded.hash, recipe.seed, path)
+        run_id = store.create_run(recipe.name, loaded.text, loaded.hash, recipe.seed, path, overrides=overrides)
+        options = options or RunOptions()
     grid.attach(store, run_id)
-    done = store.done_cells(run_id)
+    with Heartbeat(store, run_id) as heartbeat:
+        done = store.done_cells(run_id)
+        status = await _walk(grid, recipe, store, run_id, done, heartbeat, progress)
+    if not store.finish_run(run_id, status):
+        raise R2DError(heartbeat.lost or f"run {run_id} was taken over by another process while this one ran it",
+                       fix=f"`r2d-sdk runs show {run_id}` shows who runs it now")
+    errors = store.error_summary(run_id)
+    result = RunResult(run_id, status, store.sample_count(run_id), store.metrics(run_id), len(done),
+                       time.monotonic() - started, list(grid.skipped), store.sqlite_path or store.display_url,
+                       errors.failed_samples, errors.failed_judgments, errors.scored_judgments, errors.first_error,
+                       options)
+    if status == "interrupted":
+        command = resume_command(str(loaded.path or "RECIPE"), run_id, options,
+                                 store.sqlite_path if store.sqlite_path else None)
+        interrupted = Interrupted(f"run {run_id} interrupted; {sum(result.samples.values())} samples are saved",
+                                  fix=command, exit_code=130)
+        interrupted.run_id, interrupted.options = run_id, options
+        raise interrupted
+    return result
+
+
+async def _walk(grid: Grid, recipe: Any, store: Store, run_id: str, done: set[tuple[Any, ...]],
+                heartbeat: Heartbeat, progress: Any) -> str:
+    """Every unit of the grid not done yet, by `recipe.concurrency` workers; returns the status
+    (completed or interrupted). Metrics are recomputed from the stored rows at the end."""
     writer = _Writer(store, run_id)
     units = [unit for unit in _ordered_units(grid) if _attack_applies(recipe, unit)]
     if progress is not None:
@@ -213,6 +283,8 @@ async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | 
 
     async def worker() -> None:
         while True:
+            if heartbeat.lost:  # another process runs this run now: writing on would duplicate its cells
+                raise R2DError(heartbeat.lost, fix=f"`r2d-sdk runs show {run_id}` shows who runs it now")
             try:
                 unit = queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -227,28 +299,24 @@ async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | 
     status = "completed"
     with orphan_sink(writer.orphans.append):  # this run's calls outside a sample (setup, calibration)
         try:
-            with stage("setup"):
-                await asyncio.gather(*(defense.setup() for defense in grid.defenses.values()))
-            workers = [asyncio.create_task(worker()) for _ in range(min(recipe.concurrency, max(1, len(units))))]
             try:
-                await asyncio.gather(*workers)
-            finally:
-                for task in workers:
-                    task.cancel()
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            status = "interrupted"
-        except BaseException as error:
+                with stage("setup"):
+                    await asyncio.gather(*(defense.setup() for defense in grid.defenses.values()))
+                workers = [asyncio.create_task(worker()) for _ in range(min(recipe.concurrency, max(1, len(units))))]
+                try:
+                    await asyncio.gather(*workers)
+                finally:
+                    for task in workers:
+                        task.cancel()
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                status = "interrupted"
+            # Inside the try: the last batch can be refused too, and the run must then say it failed.
             writer.flush()
-            store.set_status(run_id, "failed", f"{type(error).__name__}: {error}")
+            store.replace_metrics(run_id, compute_metrics(grid.metrics, store.judgment_groups(run_id)))
+        except BaseException as error:
+            if not heartbeat.lost:  # what finished is kept, unless the run is another process's now
+                with contextlib.suppress(R2DError):  # the error being raised says more than a refused write
+                    writer.flush()
+            store.finish_run(run_id, "failed", f"{type(error).__name__}: {error}")
             raise
-    writer.flush()
-    store.replace_metrics(run_id, compute_metrics(grid.metrics, store.judgment_groups(run_id)))
-    store.set_status(run_id, status)
-    result = RunResult(run_id, status, store.sample_count(run_id), store.metrics(run_id), len(done),
-                       time.monotonic() - started, list(grid.skipped), store.sqlite_path or store.display_url)
-    if status == "interrupted":
-        interrupted = Interrupted(f"run {run_id} interrupted; {sum(result.samples.values())} samples are saved",
-                                  fix=f"r2d-sdk run {loaded.path or 'RECIPE'} --resume {run_id}", exit_code=130)
-        interrupted.run_id = run_id
-        raise interrupted
-    return result
+    return status

@@ -127,15 +127,50 @@ def migration_connection(engine: Engine) -> Iterator[Any]:
                 connection.commit()
 
 
+# Any fixed 64-bit number: PostgreSQL scopes advisory locks to one database, so this key only
+# meets other r2d-sdk processes migrating the same database.
+PG_MIGRATION_LOCK_KEY = 0x7232_6473_6B00  # "r2dsk"
+MIGRATION_LOCK_TIMEOUT_S = 120
+
+
 @contextlib.contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
-    """Serialise migrations of one SQLite file across processes (PostgreSQL locks its own DDL)."""
+    """Serialise migrations of one database across processes.
+
+    SQLite: a file lock beside the database. PostgreSQL: a session advisory lock, held on its
+    own connection; without it two processes opening an empty database both run the first
+    revision and one fails on `CREATE TABLE alembic_version`. The wait is bounded.
+    """
+    if engine.dialect.name == "postgresql":
+        with _postgres_advisory_lock(engine):
+            yield
+        return
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:":
         yield
         return
     with file_lock(f"{path}.migrate.lock"):
         yield
+
+
+@contextlib.contextmanager
+def _postgres_advisory_lock(engine: Engine) -> Iterator[None]:
+    with engine.connect() as connection:
+        # lock_timeout bounds pg_advisory_lock's wait; the setting lives with this connection only.
+        connection.exec_driver_sql(f"SET lock_timeout = '{MIGRATION_LOCK_TIMEOUT_S}s'")
+        try:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
+        except OperationalError as error:
+            raise R2DError(f"another process has been migrating {_redact(str(engine.url))} for over "
+                           f"{MIGRATION_LOCK_TIMEOUT_S} s ({error.orig})",
+                           fix="wait for it to finish, or find it in pg_stat_activity and stop it") from None
+        connection.commit()  # end the autobegun transaction: the session lock outlives it
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
+            connection.exec_driver_sql("RESET lock_timeout")
+            connection.commit()
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -57,9 +57,11 @@ class ResponseTable:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
+        # In key order: two processes caching the same calls then take the rows' locks in one order.
+        # In the order calls finished, each could hold a key the other waits for (PostgreSQL deadlock).
         rows = [{"key": k, "model_id": o.model, "response": o.text, "finish_reason": o.finish_reason,
                  "prompt_tokens": o.prompt_tokens, "completion_tokens": o.completion_tokens,
-                 "created_at": datetime.now(UTC)} for k, o in pending.items()]
+                 "created_at": datetime.now(UTC)} for k, o in sorted(pending.items())]
         # Another process (or Store) may have cached the same call meanwhile: first writer wins.
         from sqlalchemy.dialects import postgresql, sqlite
 

@@ -80,6 +80,13 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The command-line overrides it started with ({"limit": 60}); NULL when unknown (older runs).
+    overrides_json: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The lease of the process running it: refreshed while it runs, so a resume can tell a live
+    # run from a dead one (store._lease).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
 
 
 class Sample(Base):

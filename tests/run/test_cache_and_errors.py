@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from r2d_sdk.recipe import LoadedRecipe
+from r2d_sdk.recipe import LoadedRecipe, parse_recipe
 from r2d_sdk.run import evaluate_async
 from r2d_sdk.store import Base, JudgmentRow, ModelCall, Sample, Store
 
@@ -90,3 +90,41 @@ async def test_skipped_components_reach_the_result(make_recipe: Callable[..., Lo
     result = await evaluate_async(loaded, Store(f"sqlite:///{tmp_path / 'r.db'}"))
     assert result.samples == {"ok": 2}
     assert len(result.skipped_components) == 1 and "gone" in result.skipped_components[0]
+
+
+def _scripted(items_file: Path, target_failures: str, judge_failures: str) -> str:
+    return f"""
+name: scripted
+models:
+  target: {{model: mock/target, max_retries: 0, mock: {{replies: ["Sure, here is how."], failures: {target_failures}}}}}
+  judge: {{model: mock/judge, max_retries: 0, mock: {{replies: [unsafe], failures: {judge_failures}}}}}
+datasets:
+  - {{name: file, limit: 4, args: {{path: {items_file}, id_column: id, label: harmful}}}}
+defenses: [none]
+judges: [llm-judge]
+concurrency: 1
+"""
+
+
+async def test_failed_samples_and_judgments_are_counted_in_the_result_not_raised(items_file: Path,
+                                                                                  tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    every_target_call_fails = await evaluate_async(parse_recipe(_scripted(items_file, "[auth]", "[]")), store)
+    assert every_target_call_fails.status == "completed" and every_target_call_fails.samples == {"error": 4}
+    assert (every_target_call_fails.errors, every_target_call_fails.judge_errors) == (4, 0)
+    assert every_target_call_fails.scored == 0
+    assert "AuthenticationError" in (every_target_call_fails.first_error or "")
+    failure = every_target_call_fails.failure()
+    assert failure is not None and failure.exit_code == 3 and "4 of 4 samples failed" in failure.message
+    assert every_target_call_fails.failure(allow_errors=True) is not None  # nothing was measured
+
+    every_judge_call_fails = await evaluate_async(parse_recipe(_scripted(items_file, "[]", "[server]")), store)
+    assert every_judge_call_fails.samples == {"ok": 4}
+    assert (every_judge_call_fails.errors, every_judge_call_fails.judge_errors, every_judge_call_fails.scored) == (
+        0, 4, 0)
+    assert (every_judge_call_fails.first_error or "").startswith("judge llm-judge: ")
+    assert "4 judgments of answered samples failed" in every_judge_call_fails.failure().message  # type: ignore[union-attr]
+
+    half = await evaluate_async(parse_recipe(_scripted(items_file, "[null, rate_limit]", "[]")), str(tmp_path / "h.db"))
+    assert (half.errors, half.judge_errors, half.scored) == (2, 0, 2)
+    assert half.failure() is not None and half.failure(allow_errors=True) is None

@@ -155,3 +155,36 @@ def test_a_batch_rebuild_of_a_parent_table_keeps_its_children(tmp_path: Path) ->
     assert samples(safe) == 2
     with safe.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+# A child that opens the store at an agreed moment, so the processes race for the empty schema.
+_OPEN_AT = """
+import sys, time
+from r2d_sdk.store import Store
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+Store(sys.argv[1]).close()
+"""
+
+
+def test_processes_opening_one_fresh_postgres_database_at_once_all_succeed() -> None:
+    """Three processes migrating one empty PostgreSQL database at the same moment: one migrates,
+    the others wait for it (without the advisory lock two of them failed creating alembic_version)."""
+    import subprocess
+    import sys
+    import time
+
+    from postgres_databases import postgres_database
+
+    with postgres_database() as url:
+        start_at = str(time.time() + 4)  # after every child has imported the SDK
+        children = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, url, start_at], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        outcomes = [(child.wait(timeout=120), child.stderr.read()) for child in children]  # type: ignore[union-attr]
+        for child in children:
+            child.stdout.close()  # type: ignore[union-attr]
+            child.stderr.close()  # type: ignore[union-attr]
+        assert [code for code, _ in outcomes] == [0, 0, 0], "\n".join(err for _, err in outcomes)
+        engine = make_engine(url)
+        assert current_revision(engine) == head_revision()
+        assert _schema_diffs(engine) == []
+        engine.dispose()
