@@ -59,9 +59,13 @@ def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then
 
         from r2d_sdk.cli._console import progress_bar
         from r2d_sdk.report import print_summary
-        from r2d_sdk.run import execute
+        from r2d_sdk.run import RunOptions, execute
 
         assert store is not None and grid is not None  # evaluation runs in the main process only
         with progress_bar(quiet) as advance:
-            result = asyncio.run(execute(loaded, grid, store, progress=advance))
+            # The limit is stored with the run, so `r2d-sdk run RECIPE --resume` repeats it.
+            result = asyncio.run(execute(loaded, grid, store, progress=advance, options=RunOptions(limit=limit)))
         print_summary(result, store)
+        failure = result.failure(False)
+        if failure is not None:
+            raise failure  # printed as `error:` and `fix:`, exit 3, as `r2d-sdk run` does

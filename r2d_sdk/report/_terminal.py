@@ -67,7 +67,8 @@ def print_summary(result: Any, store: Any) -> None:
     for skipped in getattr(result, "skipped_components", []):
         console.print(f"[yellow]skipped[/yellow] {escape(skipped)}", soft_wrap=True)
     if result.samples.get("error"):
-        console.print(f"[yellow]{result.samples['error']} samples failed[/yellow] (status error, never counted in "
+        failed = result.samples["error"]
+        console.print(f"[yellow]{failed} sample{'s' if failed != 1 else ''} failed[/yellow] (status error, never counted in "
                       f"a metric): r2d-sdk sql \"SELECT error, COUNT(*) FROM samples WHERE run_id = "
                       f"'{result.run_id}' GROUP BY error\"", soft_wrap=True)
     where = store.sqlite_path or store.display_url

@@ -66,7 +66,9 @@ def test_the_cli_prints_no_key(write_recipe: Callable[..., Path], tmp_path: Path
         ran = runner.invoke(cli, ["run", str(_leaky_recipe(write_recipe, server.url)), "--db", db, "--quiet"])
     shown = runner.invoke(cli, ["sql", "SELECT error FROM samples UNION ALL SELECT error FROM model_calls "
                                        "UNION ALL SELECT error FROM judgments", "--db", db])
-    assert ran.exit_code == 0 and shown.exit_code == 0, ran.output + shown.output
+    # Every sample failed (401): the run exits 3, printing the first error, still without the key.
+    assert ran.exit_code == 3 and shown.exit_code == 0, ran.output + shown.output
+    assert "401" in ran.output or "AuthenticationError" in ran.output
     for result in (ran, shown):
         assert KEY not in result.output + result.stderr
     assert "Authorization: [REDACTED]" in shown.output  # the stored errors were shown, without the key
