@@ -224,7 +224,9 @@ class Model:
                         pieces.append(item)
                         yield item
                 break
-            except Exception as error:
+            except Exception as raised:
+                # LiteLLM wraps a provider error met while reading the stream; the original says what it was.
+                error = getattr(raised, "original_exception", None) or raised
                 if type(error).__name__ in _TRANSIENT and retries < self.max_retries and not pieces:
                     retries += 1
                     await asyncio.sleep(min(8.0, 0.5 * 2 ** retries))

@@ -131,13 +131,13 @@ def create_app(gateway: Gateway) -> Any:
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_request: Request, exc: RequestValidationError) -> Any:
         problems = list(exc.errors())
-        first = problems[0] if problems else {}
-        location = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
-        if first.get("type") == "json_invalid":
+        if problems and problems[0].get("type") == "json_invalid":
             return error(400, "the request body is not valid JSON", code="invalid_json")
-        message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
-                            for e in problems[:5])
-        return error(400, message, param=location, code="invalid_request")
+        said: dict[str, list[str]] = {}
+        for problem in problems:
+            said.setdefault(_field_path(problem.get("loc", ())), []).append(str(problem.get("msg")))
+        message = "; ".join(f"{where}: {' or '.join(dict.fromkeys(msgs))}" for where, msgs in list(said.items())[:5])
+        return error(400, message, param=next(iter(said), None), code="invalid_request")
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> Any:
@@ -184,13 +184,16 @@ def create_app(gateway: Gateway) -> Any:
         except GuardInputError as bad:
             raise ApiError(400, bad.message, param=bad.param, code="invalid_request") from None
         on_block_error = gateway.config.on_block == "error"
-        if not body.stream:
-            try:
-                reply = await guard.chat(messages, client=client_tag)
-            except GuardError as failure:
-                return guard_error(failure)
-            return blocked_error(reply) if reply.blocked and on_block_error else completion(reply)
-        stream = guard.stream(messages, client=client_tag)
+        try:
+            if not body.stream:
+                try:
+                    reply = await guard.chat(messages, client=client_tag)
+                except GuardError as failure:
+                    return guard_error(failure)
+                return blocked_error(reply) if reply.blocked and on_block_error else completion(reply)
+            stream = guard.stream(messages, client=client_tag)
+        except GuardInputError as bad:  # e.g. a conversation without a user message
+            raise ApiError(400, bad.message, param=bad.param, code="invalid_request") from None
         try:
             await stream.peek()  # the first piece, or the failure: the status code is still ours to choose
         except GuardError as failure:
@@ -230,6 +233,15 @@ async def _events(stream: GuardStream, route: str, include_usage: bool) -> Async
         yield event(error_body(failure.http_status, failure.message, code=failure.kind, request_id=rid))
     finally:
         await stream.aclose()
+
+
+def _field_path(loc: Any) -> str:
+    """`messages.0.content` from pydantic's location, without the body marker and union member names."""
+    parts = [str(p) for p in loc if p != "body" and not (isinstance(p, str) and ("[" in p or p in _TYPE_NAMES))]
+    return ".".join(parts) or "body"
+
+
+_TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "none", "is-instance"}
 
 
 def _without_422(app: Any) -> None:

@@ -68,6 +68,9 @@ class Gateway:
 
     async def setup(self) -> None:
         """Every route's defenses set up (loading checkpoints, calibrating) before the first request."""
+        from r2d_sdk._network import import_litellm
+
+        import_litellm()  # seconds on first import: paid at start, not by the first client
         await asyncio.gather(*(guard.setup() for guard in self.guards.values()))
 
     def close(self) -> None:

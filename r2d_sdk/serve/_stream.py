@@ -39,16 +39,19 @@ class GuardStream:
         self._task = asyncio.get_running_loop().create_task(self._produce())
 
     async def peek(self) -> str | None:
-        """Wait for the first piece and return it without consuming it (None: the answer is complete
-        and empty so far, e.g. blocked; see `reply`). Raises GuardError when the request failed."""
+        """Wait for the first piece and return it without consuming it; None for an empty answer.
+
+        When the whole answer came at once (a block, an answer held back for output checks),
+        `reply` is already set. Raises GuardError when the request failed.
+        """
         if self._held is None:
             self._held = await self._queue.get()
         kind, value = self._held
         if kind == "error":
             raise value
-        if kind == "end":
-            self.reply = value
-            return None
+        if kind in ("end", "whole"):
+            self.reply = value  # known before any piece left: the gateway may still answer a 400
+            return value.text or None if kind == "whole" else None
         return str(value)
 
     @property
@@ -67,7 +70,10 @@ class GuardStream:
         kind, value = item
         if kind == "error":
             raise value
-        if kind == "end":
+        if kind == "whole" and value.text:  # the answer in one piece, then the end
+            self._held = ("end", value)
+            return str(value.text)
+        if kind in ("end", "whole"):
             self.reply = value
             raise StopAsyncIteration
         return str(value)
@@ -96,9 +102,12 @@ class GuardStream:
                 raise
             self._queue.put_nowait(("error", failure))
             return
+        if not sent and reply.text:
+            self.first_token_ms = (time.perf_counter() - started) * 1000
         guard.record(self.request_id, self.messages, reply, calls, started, self.client, stream=True,
                      first_token_ms=self.first_token_ms)
-        self._queue.put_nowait(("end", reply))
+        # Nothing streamed before the end (a block, a held-back answer): the reply goes whole.
+        self._queue.put_nowait(("end" if sent else "whole", reply))
 
     async def _run_defense(self, sent: list[str], started: float) -> DefenseResult:
         result: DefenseResult | None = None
@@ -113,7 +122,7 @@ class GuardStream:
         streamed = "".join(sent)
         if not result.response.startswith(streamed):
             raise RuntimeError("the defense streamed text that is not the start of its answer")
-        if len(result.response) > len(streamed):
+        if sent and len(result.response) > len(streamed):
             self._send(result.response[len(streamed):], sent, started)
         return result
 
