@@ -207,7 +207,7 @@ def create_app(gateway: Gateway) -> Any:
         return EventSourceResponse(_events(stream, body.model, include_usage),
                                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    _without_422(app)
+    _document(app, list(gateway.guards))
     return app
 
 
@@ -244,8 +244,9 @@ def _field_path(loc: Any) -> str:
 _TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "none", "is-instance"}
 
 
-def _without_422(app: Any) -> None:
-    """The schema shows the 400 this server answers for a bad body, not FastAPI's default 422."""
+def _document(app: Any, routes: list[str]) -> None:
+    """The schema as this server answers: a bad body is a 400 (not FastAPI's default 422), and
+    `model` is one of the routes (any other name is a 404)."""
     make = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -253,6 +254,9 @@ def _without_422(app: Any) -> None:
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 operation.get("responses", {}).pop("422", None)
+        request = schema.get("components", {}).get("schemas", {}).get("ChatRequest", {})
+        if "model" in request.get("properties", {}):
+            request["properties"]["model"]["enum"] = routes
         return schema
 
     app.openapi = openapi
