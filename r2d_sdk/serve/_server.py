@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from r2d_sdk.serve._gateway import Gateway
 from r2d_sdk.serve._reply import serve_extra_missing
@@ -35,6 +36,16 @@ def run_server(gateway: Gateway, host: str, port: int, access_log: bool = True) 
         await server.serve()
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+            runner.run(main())
     finally:
         gateway.close()
+
+
+def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the serve extra installs it), as uvicorn would pick."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
