@@ -30,7 +30,9 @@ def serve(recipe: Path, host: str | None, port: int | None, db: str | None, acce
     gateway = Gateway(load_recipe(recipe), db)
     config = gateway.config
     host, port = host or config.host, port or config.port
-    where = "not logged" if gateway.log is None else f"logged to {gateway.log.store.sqlite_path or gateway.log.store.display_url}"
-    keys = f"{len(config.api_keys)} API key(s)" if config.api_keys else "no API key (anyone who reaches the port may call it)"
+    store = gateway.log.store if gateway.log is not None else None
+    where = "not logged" if store is None else f"logged to {store.sqlite_path or store.display_url}"
+    keys = f"{len(config.api_keys)} API key(s)" if config.api_keys else \
+        "no API key (anyone who reaches the port may call it)"
     click.echo(f"serving {', '.join(gateway.guards)} at http://{host}:{port}/v1; {keys}; requests {where}", err=True)
     run_gateway(gateway, host, port, access_log)
