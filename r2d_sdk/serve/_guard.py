@@ -164,10 +164,10 @@ class Guard:
             GuardError: a model call failed, the request timed out or a defense crashed.
         """
         turns = normalize_messages(messages)
-        await self.setup()
         request_id, started = new_request_id(), time.perf_counter()
         with collect() as calls, stage("defense"):
             try:
+                await self.setup()  # done once; a setup that fails fails the request, as a defense error
                 async with asyncio.timeout(self.route.timeout_s):
                     result = await self.route.defense.respond(turns)
             except BaseException as error:
