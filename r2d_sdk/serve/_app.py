@@ -207,6 +207,9 @@ def create_app(gateway: Gateway) -> Any:
         return EventSourceResponse(_events(stream, body.model, include_usage),
                                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    # Clients given the server's root as their base URL (no /v1) find the same routes.
+    app.add_api_route("/chat/completions", chat_completions, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/models", models, methods=["GET"], include_in_schema=False)
     _document(app, list(gateway.guards))
     return app
 

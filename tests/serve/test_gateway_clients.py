@@ -42,6 +42,14 @@ def test_openai_client_plain_and_streamed(serving: Callable[..., RunningServer],
         ("chat", 0, "ok"), ("chat", 1, "ok"), ("plain", 1, "ok")]
 
 
+def test_a_base_url_without_v1_reaches_the_same_routes(serving: Callable[..., RunningServer]) -> None:
+    with serving() as server:
+        client = openai.OpenAI(base_url=server.url.removesuffix("/v1"), api_key=KEY, max_retries=0)
+        assert [m.id for m in client.models.list()] == ["chat", "plain"]
+        reply = client.chat.completions.create(model="plain", messages=[{"role": "user", "content": "Bake bread?"}])
+        assert reply.choices[0].message.content == BREAD
+
+
 def test_async_openai_client(serving: Callable[..., RunningServer]) -> None:
     async def ask(url: str) -> list[str]:
         client = openai.AsyncOpenAI(base_url=url, api_key=OTHER_KEY, max_retries=0)
