@@ -8,6 +8,7 @@ writes everything still queued before it returns: nothing is lost on a clean shu
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -47,6 +48,7 @@ class RequestLog:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="r2d-request-log", daemon=True)
         self._thread.start()
+        atexit.register(self.close)  # a script that never calls close() still writes what it queued
 
     @property
     def pending(self) -> int:
@@ -74,6 +76,7 @@ class RequestLog:
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self.close)
         self._queue.put(_STOP)
         self._thread.join(timeout)
         if self._thread.is_alive():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,18 @@ def test_a_failing_write_is_tried_again_and_a_lost_batch_is_counted(monkeypatch:
     log.add(_record(2))
     log.close()
     assert log.lost == 1 and log.written == 0 and log.pending == 0
+
+
+def test_a_script_that_never_closes_its_guard_still_writes_its_rows(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    db = tmp_path / "script.db"
+    script = ("from r2d_sdk import Guard\n"
+              f"guard = Guard(model={{'model': 'mock/s', 'mock': {{'replies': ['Hi.']}}}}, db={str(db)!r})\n"
+              "for i in range(3):\n"
+              "    guard.chat_sync([{'role': 'user', 'content': f'hello {i}'}])\n")  # and exits, no close()
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300, cwd=tmp_path)
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM guard_requests").fetchone() == (3,)
