@@ -91,14 +91,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-async def _load(base_url: str, requests: int, concurrency: int, tag: str) -> tuple[list[float], float, int]:
-    """Per-request latencies (s), the wall time, and how many requests succeeded."""
+def _client(base_url: str, concurrency: int) -> object:
+    """One async openai client (one connection pool) per target, kept for its warm-up and its run."""
     import httpx
     import openai
 
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
                              timeout=60)
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0, http_client=http)
+    return openai.AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0, http_client=http)
+
+
+async def _load(client: object, requests: int, concurrency: int, tag: str) -> tuple[list[float], float, int]:
+    """Per-request latencies (s), the wall time, and how many requests succeeded."""
+    import openai
+
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
 
@@ -106,7 +112,7 @@ async def _load(base_url: str, requests: int, concurrency: int, tag: str) -> tup
         async with gate:
             started = time.perf_counter()
             try:
-                await client.chat.completions.create(model="bench", messages=[
+                await client.chat.completions.create(model="bench", messages=[  # type: ignore[attr-defined]
                     {"role": "user", "content": f"{tag} request number {i}"}])  # distinct: nothing is cached
             except openai.APIError as error:
                 print(f"  request {i} failed: {error}", file=sys.stderr)
@@ -116,9 +122,31 @@ async def _load(base_url: str, requests: int, concurrency: int, tag: str) -> tup
 
     started = time.perf_counter()
     done = await asyncio.gather(*(one(i) for i in range(requests)))
-    wall = time.perf_counter() - started
-    await client.close()
-    return latencies, wall, sum(done)
+    return latencies, time.perf_counter() - started, sum(done)
+
+
+async def _measure(direct_url: str, gateway_url: str, requests: int, concurrency: int,
+                   gateway_pid: int) -> tuple[tuple[list[float], float, int], tuple[list[float], float, int], int, float]:
+    """Warm both paths (connections open, first calls made), then the timed runs: direct, then gateway."""
+    direct_client, gateway_client = _client(direct_url, concurrency), _client(gateway_url, concurrency)
+    warm = min(requests, 2 * concurrency)
+    await _load(direct_client, warm, concurrency, "warm-up")
+    _, _, warm_served = await _load(gateway_client, warm, concurrency, "warm-up")
+    direct = await _load(direct_client, requests, concurrency, "direct")
+    cpu_before = _cpu_seconds(gateway_pid)
+    through = await _load(gateway_client, requests, concurrency, "gateway")
+    cpu_per_request = (_cpu_seconds(gateway_pid) - cpu_before) / max(1, through[2]) * 1000
+    for client in (direct_client, gateway_client):
+        await client.close()  # type: ignore[attr-defined]
+    return direct, through, warm_served, cpu_per_request
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (psutil, installed with the SDK's dependencies)."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -147,11 +175,8 @@ serve:
         _wait_until_up(f"http://127.0.0.1:{upstream_port}/", upstream)
         _wait_until_up(f"http://127.0.0.1:{gateway_port}/health", gateway)
         direct_url, gateway_url = f"http://127.0.0.1:{upstream_port}/v1", f"http://127.0.0.1:{gateway_port}/v1"
-        warm = min(requests, 2 * concurrency)
-        asyncio.run(_load(direct_url, warm, concurrency, "warm-up"))
-        _, _, warm_served = asyncio.run(_load(gateway_url, warm, concurrency, "warm-up"))
-        direct, direct_wall, _ = asyncio.run(_load(direct_url, requests, concurrency, "direct"))
-        through, gateway_wall, served = asyncio.run(_load(gateway_url, requests, concurrency, "gateway"))
+        (direct, direct_wall, _), (through, gateway_wall, served), warm_served, cpu_per_request = asyncio.run(
+            _measure(direct_url, gateway_url, requests, concurrency, gateway.pid))
     finally:
         _stop(gateway)
         upstream.terminate()
@@ -169,6 +194,7 @@ serve:
     print(f"  added latency p50 {added50:.1f} ms (target <= 10: {'met' if added50 <= 10 else 'MISSED'}), "
           f"p99 {added99:.1f} ms (target <= 40: {'met' if added99 <= 40 else 'MISSED'})")
     print(f"  throughput ratio gateway/direct {ratio:.3f} (target >= 0.8: {'met' if ratio >= 0.8 else 'MISSED'})")
+    print(f"  gateway process CPU per request {cpu_per_request:.2f} ms (user + system, all its threads)")
     total = warm_served + served
     print(f"  rows written {rows} for {total} requests served ({warm_served} warm-up + {served}): "
           f"{'equal' if rows == total else 'DIFFERENT'}")
