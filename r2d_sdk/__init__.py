@@ -16,6 +16,7 @@ from r2d_sdk._stats import wilson_interval
 from r2d_sdk._types import (
     AttackPrompt,
     Behavior,
+    CheckResult,
     DefenseResult,
     Judgment,
     JudgmentStatus,
@@ -34,14 +35,16 @@ from r2d_sdk.trajectories import PIVOT_PATTERN, PIVOTS, RETHINK, SAFE, THINK_CLO
 if TYPE_CHECKING:
     from r2d_sdk.report import export_artifact
     from r2d_sdk.run import Interrupted, RunResult, evaluate, evaluate_async
+    from r2d_sdk.serve import Guard, GuardError, GuardReply
     from r2d_sdk.train import CheckpointRef, link_evaluation_run, resolve_checkpoint, resolve_for_run
 
-# Public names whose packages pull in SQLAlchemy and rich: imported on first use (PEP 562), so
+# Public names whose packages pull in SQLAlchemy, rich or litellm: imported on first use (PEP 562), so
 # `import r2d_sdk` in a plugin or a notebook stays fast.
 _LAZY = {
     "export_artifact": "r2d_sdk.report",
     "Interrupted": "r2d_sdk.run", "RunResult": "r2d_sdk.run", "evaluate": "r2d_sdk.run",
     "evaluate_async": "r2d_sdk.run",
+    "Guard": "r2d_sdk.serve", "GuardError": "r2d_sdk.serve", "GuardReply": "r2d_sdk.serve",
     "CheckpointRef": "r2d_sdk.train", "link_evaluation_run": "r2d_sdk.train", "resolve_checkpoint": "r2d_sdk.train",
     "resolve_for_run": "r2d_sdk.train",
 }
@@ -77,6 +80,7 @@ __all__ = [
     "Attack",
     "AttackPrompt",
     "Behavior",
+    "CheckResult",
     "CheckpointRef",
     "Component",
     "ConfigError",
@@ -86,6 +90,9 @@ __all__ = [
     "Defense",
     "DefenseResult",
     "GenerationParams",
+    "Guard",
+    "GuardError",
+    "GuardReply",
     "Judge",
     "Judgment",
     "JudgmentStatus",

@@ -6,12 +6,12 @@ recipe's arguments are validated against, and a constructor taking (config, cont
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from r2d_sdk._types import AttackPrompt, Behavior, DefenseResult, Judgment, Message, MetricValue
+from r2d_sdk._types import AttackPrompt, Behavior, CheckResult, DefenseResult, Judgment, Message, MetricValue
 
 if TYPE_CHECKING:
     from r2d_sdk._context import Context
@@ -89,6 +89,41 @@ class Defense(Component):
 
     async def respond(self, messages: list[Message]) -> DefenseResult:
         raise NotImplementedError
+
+    async def respond_stream(self, messages: list[Message]) -> AsyncIterator[str | DefenseResult]:
+        """Answer as a stream: text pieces as they become final, then the `DefenseResult`.
+
+        The pieces must be the start of the result's `response` (what follows them is sent as
+        the last piece), so a piece once sent is never withdrawn: a defense streams only text
+        it will not replace. The default streams nothing early: one result when the answer is
+        done. A defense overrides this when part of its answer is final before the whole is
+        (`none` passes the model's tokens through; `r2d` streams the answer after `</think>`).
+        """
+        yield await self.respond(messages)
+
+    async def check_input(self, messages: list[Message]) -> CheckResult:
+        """Judge the conversation before any answer is made, without answering (input side).
+
+        Override in defenses that can stand before the answer in a `stack`.
+        """
+        raise NotImplementedError(f"defense '{self.name}' has no input-side check")
+
+    async def check_output(self, messages: list[Message], response: str) -> CheckResult:
+        """Judge an answer already made to the conversation (output side).
+
+        Override in defenses that can stand after the answer in a `stack`.
+        """
+        raise NotImplementedError(f"defense '{self.name}' has no output-side check")
+
+    @classmethod
+    def sides(cls) -> frozenset[str]:
+        """Where in a stack this defense can stand besides answering: `input`, `output`, both or none."""
+        found = set()
+        if cls.check_input is not Defense.check_input:
+            found.add("input")
+        if cls.check_output is not Defense.check_output:
+            found.add("output")
+        return frozenset(found)
 
 
 class Judge(Component):

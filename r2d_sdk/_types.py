@@ -99,6 +99,26 @@ class DefenseResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class CheckResult:
+    """One side-check's verdict: an input check on the conversation, or an output check on an answer.
+
+    A defense that can stand in a `stack` before the answer (`Defense.check_input`) or after it
+    (`Defense.check_output`) returns this instead of answering.
+
+    Attributes:
+        blocked: the check refuses the request (input) or the answer (output).
+        reason: why, in a few words a log reader understands ("nll 7.9 > threshold 5.2").
+        refusal: what the user gets instead when blocked (None: the stack's default refusal).
+        info: the check's figures, stored as JSON with the request or sample.
+    """
+
+    blocked: bool
+    reason: str = ""
+    refusal: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
 class JudgmentStatus(StrEnum):
     """Whether a judge reached a verdict. Only `scored` judgments enter metrics."""
 

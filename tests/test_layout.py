@@ -28,8 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     "train": {"models", "recipe", "store", "trajectories"},
     "run": {"models", "recipe", "store"},
     "report": {"recipe", "store"},
-    "cli": {"data", "models", "recipe", "report", "run", "store", "train", "trajectories"},
-    "root": {"data", "models", "recipe", "report", "run", "store", "train", "trajectories"},
+    "serve": {"models", "recipe", "run", "store"},
+    "cli": {"data", "models", "recipe", "report", "run", "serve", "store", "train", "trajectories"},
+    "root": {"data", "models", "recipe", "report", "run", "serve", "store", "train", "trajectories"},
 }
 
 

@@ -1,8 +1,10 @@
-"""Built-in defenses: none, R2D and R2D-p (Reasoning-to-Defend), self-reminder, and the comparison
-defenses of the R2D paper and JailbreakBench (docs/defenses.md)."""
+"""Built-in defenses: none, R2D and R2D-p (Reasoning-to-Defend), self-reminder, the comparison
+defenses of the R2D paper and JailbreakBench (docs/defenses.md), a blocklist, and `stack`, which
+chains input-side checks, an answering defense and output-side checks (docs/guard.md)."""
 
 from r2d_plugins.defenses import (  # noqa: F401  (importing registers)
     backtranslation,
+    blocklist,
     erase_and_check,
     goal_prioritization,
     icd,
@@ -16,5 +18,6 @@ from r2d_plugins.defenses import (  # noqa: F401  (importing registers)
     self_examination,
     self_reminder,
     smoothllm,
+    stack,
     synonym_substitution,
 )

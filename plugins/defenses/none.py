@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from r2d_sdk import Defense, DefenseResult, Message, register
+from collections.abc import AsyncIterator
+
+from r2d_sdk import Defense, DefenseResult, Message, ModelOutput, register
 
 
 @register("none")
@@ -12,3 +14,8 @@ class NoDefense(Defense):
     async def respond(self, messages: list[Message]) -> DefenseResult:
         output = await self.model.generate(messages)
         return DefenseResult(output.text)
+
+    async def respond_stream(self, messages: list[Message]) -> AsyncIterator[str | DefenseResult]:
+        # Nothing to withhold: the model's tokens pass straight through.
+        async for item in self.model.stream(messages):
+            yield DefenseResult(item.text) if isinstance(item, ModelOutput) else item

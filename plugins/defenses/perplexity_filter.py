@@ -8,12 +8,19 @@ is refused. Optimised suffixes (GCG) read as noise and score far above it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from r2d_plugins.defenses._common import REFUSAL_FIELD, last_user_text, mean, require_local, score_logprobs
+from r2d_plugins.defenses._common import (
+    REFUSAL_FIELD,
+    Scored,
+    last_user_text,
+    mean,
+    require_local,
+    score_logprobs,
+)
 
-from r2d_sdk import Context, Dataset, Defense, DefenseResult, Message, Model, create, register
+from r2d_sdk import CheckResult, Context, Dataset, Defense, DefenseResult, Message, Model, create, register
 
 
 class PerplexityFilterConfig(BaseModel):
@@ -69,17 +76,31 @@ class PerplexityFilter(Defense):
             self.threshold = max(scores)
             self.calibration = {"goals": len(goals), "max_nll": self.threshold, "mean_nll": mean(scores)}
 
-    async def respond(self, messages: list[Message]) -> DefenseResult:
+    async def _score(self, messages: list[Message]) -> tuple[Scored, dict[str, Any]]:
         if self.threshold is None:
             await self.setup()
         assert self.threshold is not None
         scored = await score_logprobs(self.scorer, last_user_text(messages), defer_log=True)
-        nll = mean_nll(scored.logprobs)
-        info = {"nll": nll, "threshold": self.threshold, **({"calibration": self.calibration}
-                                                            if self.calibration else {})}
-        if nll > self.threshold:
+        info = {"nll": mean_nll(scored.logprobs), "threshold": self.threshold,
+                **({"calibration": self.calibration} if self.calibration else {})}
+        return scored, info
+
+    def _reason(self, info: dict[str, Any]) -> str:
+        return f"prompt NLL {info['nll']:.2f} > threshold {info['threshold']:.2f}"
+
+    async def check_input(self, messages: list[Message]) -> CheckResult:
+        scored, info = await self._score(messages)
+        scored.log()
+        if info["nll"] > info["threshold"]:
+            return CheckResult(True, self._reason(info), self.config.refusal, {**info, "verdict": "blocked"})
+        return CheckResult(False, info={**info, "verdict": "passed"})
+
+    async def respond(self, messages: list[Message]) -> DefenseResult:
+        scored, info = await self._score(messages)
+        if info["nll"] > info["threshold"]:
             scored.log()
-            return DefenseResult(self.config.refusal, blocked=True, info={**info, "verdict": "blocked"})
+            return DefenseResult(self.config.refusal, blocked=True,
+                                 info={**info, "verdict": "blocked", "reason": self._reason(info)})
         output = await self.model.generate(messages)
         scored.log()  # after the answer: the store counts calls after a sample's first as the extra cost
         return DefenseResult(output.text, info={**info, "verdict": "passed"})

@@ -9,70 +9,83 @@ with the pivots emitted and the final pivot in the defense info:
 - `harmbench`: segments that end in [UNSAFE] dropped, pivots dropped, text after the last
   pivot dropped (the paper on HarmBench); think tags are dropped too;
 - `answer`: only the final answer after `</think>`, without pivots (default: what a user sees).
+
+`on_unsafe: refuse` returns the fixed refusal (and marks the answer blocked) when the reasoning's
+last pivot is [UNSAFE]; the default keeps the paper's behaviour, the model's own answer. Streamed
+(`r2d-sdk serve`), only the answer after `</think>` is sent, never reasoning or pivots; with
+`refuse`, generation stops at `</think>` once the reasoning decided [UNSAFE].
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from r2d_plugins.defenses._common import REFUSAL_FIELD
+from r2d_plugins.defenses._r2d_text import (
+    AnswerStream,
+    OutputMode,
+    describe,
+    reasoning_verdict,
+    split_output,
+    view,
+)
 
 from r2d_sdk import (
-    PIVOT_PATTERN,
-    THINK_CLOSE,
-    THINK_OPEN,
     UNSAFE,
     ConfigError,
     Defense,
     DefenseResult,
     Message,
     Model,
+    ModelOutput,
     register,
     resolve_for_run,
 )
 
-OutputMode = Literal["identity", "harmbench", "answer"]
+__all__ = ["R2DDefense", "R2DPromptDefense", "describe", "split_output", "view"]
+
+OnUnsafe = Literal["answer", "refuse"]
+ON_UNSAFE_FIELD = Field("answer", description="when the reasoning's last pivot is [UNSAFE]: answer (the model's own "
+                                              "answer after </think>, as the paper) or refuse (the fixed refusal, "
+                                              "blocked; streamed, generation stops at </think>)")
 
 
-def split_output(text: str) -> tuple[str, str]:
-    """(reasoning, answer): the part up to `</think>` and the part after it.
-
-    Without `</think>`, an opened `<think>` means the reasoning never ended (no answer); no
-    think tags at all means the whole text is the answer.
-    """
-    if THINK_CLOSE in text:
-        reasoning, answer = text.split(THINK_CLOSE, 1)
-        return reasoning + THINK_CLOSE, answer
-    if THINK_OPEN in text:
-        return text, ""
-    return "", text
+def _result(raw: str, mode: OutputMode, on_unsafe: OnUnsafe, refusal: str, extra: dict[str, Any]) -> DefenseResult:
+    """The defense's result for a raw output: the mode's view, or the refusal after unsafe reasoning."""
+    response, info = describe(raw, mode)
+    info = {**extra, **info, "reasoning_verdict": reasoning_verdict(raw)}
+    if on_unsafe == "refuse" and info["reasoning_verdict"] == UNSAFE:
+        return DefenseResult(refusal, blocked=True, reasoning=raw, info={**info, "verdict": "unsafe reasoning"})
+    return DefenseResult(response, reasoning=raw, info=info)
 
 
-def _clean(text: str) -> str:
-    text = PIVOT_PATTERN.sub("", text).replace(THINK_OPEN, "").replace(THINK_CLOSE, "")
-    return re.sub(r"[ \t]+\n", "\n", re.sub(r"\n{3,}", "\n\n", text)).strip()
-
-
-def view(text: str, mode: OutputMode) -> str:
-    """What the judge and the user see of a raw R2D output under an output mode."""
-    if mode == "identity":
-        return text
-    if mode == "answer":
-        return _clean(split_output(text)[1])
-    parts = PIVOT_PATTERN.split(text)  # [segment, pivot, segment, pivot, ..., trailing text]
-    kept = [parts[i] for i in range(0, len(parts) - 1, 2) if parts[i + 1] != UNSAFE]
-    return _clean("\n".join(kept))
-
-
-def describe(text: str, mode: OutputMode) -> tuple[str, dict[str, Any]]:
-    """The response under `mode` and the info a sample records about the raw output."""
-    pivots = PIVOT_PATTERN.findall(text)
-    reasoning, answer = split_output(text)
-    info = {"pivots": pivots, "final_pivot": pivots[-1] if pivots else None, "output_mode": mode,
-            "reasoning_closed": THINK_CLOSE in text, "answer": _clean(answer)}
-    return view(text, mode), info
+async def _streamed(model: Model, conversation: list[Message], mode: OutputMode, on_unsafe: OnUnsafe, refusal: str,
+                    extra: dict[str, Any]) -> AsyncIterator[str | DefenseResult]:
+    """Stream an R2D answer: nothing of the reasoning, only the answer after `</think>` (or the
+    refusal, when unsafe reasoning is refused); other output modes stream nothing early."""
+    answer = AnswerStream()
+    stream = model.stream(conversation)
+    try:
+        async for item in stream:
+            if isinstance(item, ModelOutput):
+                result = _result(item.text, mode, on_unsafe, refusal, extra)
+                break
+            piece = answer.feed(item)
+            if answer.reasoning_closed and on_unsafe == "refuse" and reasoning_verdict(answer.raw) == UNSAFE:
+                result = _result(answer.raw, mode, on_unsafe, refusal, extra)  # no need to hear the answer
+                break
+            if piece and mode == "answer":
+                yield piece
+    finally:
+        await stream.aclose()  # stops a local model that is still generating
+    if mode == "answer" and not result.blocked:
+        rest = answer.finish(result.response)
+        if rest:
+            yield rest
+    yield result
 
 
 class R2DConfig(BaseModel):
@@ -84,6 +97,8 @@ class R2DConfig(BaseModel):
     database: str | None = Field(None, description="results database holding `training` when the run has none")
     output: OutputMode = Field("answer", description="what the judge sees: identity, harmbench or answer")
     max_tokens: int | None = Field(None, gt=0, le=131_072, description="override the recipe's max_tokens for the checkpoint")
+    on_unsafe: OnUnsafe = ON_UNSAFE_FIELD
+    refusal: str = REFUSAL_FIELD
     chat_template: Literal["auto", "vicuna"] | None = Field(None, description="prompt format; default: the one "
                                                                             "the checkpoint was trained with")
 
@@ -135,9 +150,15 @@ class R2DDefense(Defense):
         return self._checkpoint_model
 
     async def respond(self, messages: list[Message]) -> DefenseResult:
+        config: R2DConfig = self.config  # type: ignore[assignment]
         output = await self._load().generate(messages)
-        response, info = describe(output.text, self.config.output)  # type: ignore[attr-defined]
-        return DefenseResult(response, reasoning=output.text, info={**self._info, **info})
+        return _result(output.text, config.output, config.on_unsafe, config.refusal, self._info)
+
+    async def respond_stream(self, messages: list[Message]) -> AsyncIterator[str | DefenseResult]:
+        config: R2DConfig = self.config  # type: ignore[assignment]
+        model = self._load()
+        async for item in _streamed(model, messages, config.output, config.on_unsafe, config.refusal, self._info):
+            yield item
 
 
 # Written for this project: the pivot-reasoning instruction of R2D-p.
@@ -155,6 +176,8 @@ class R2DPromptConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     output: OutputMode = Field("answer", description="what the judge sees: identity, harmbench or answer")
     system_prompt: str = Field(R2D_SYSTEM_PROMPT, description="the pivot-reasoning instruction")
+    on_unsafe: OnUnsafe = ON_UNSAFE_FIELD
+    refusal: str = REFUSAL_FIELD
 
 
 @register("r2d-prompt")
@@ -163,14 +186,21 @@ class R2DPromptDefense(Defense):
 
     Config = R2DPromptConfig
 
-    async def respond(self, messages: list[Message]) -> DefenseResult:
+    def _conversation(self, messages: list[Message]) -> list[Message]:
         config: R2DPromptConfig = self.config  # type: ignore[assignment]
         # One system turn (some chat templates accept no more): ours first, then any the attack wrote.
         if messages and messages[0]["role"] == "system":
             content = f"{config.system_prompt}\n\n{messages[0]['content']}"
-            conversation: list[Message] = [{"role": "system", "content": content}, *messages[1:]]
-        else:
-            conversation = [{"role": "system", "content": config.system_prompt}, *messages]
-        output = await self.model.generate(conversation)
-        response, info = describe(output.text, config.output)
-        return DefenseResult(response, reasoning=output.text, info=info)
+            return [{"role": "system", "content": content}, *messages[1:]]
+        return [{"role": "system", "content": config.system_prompt}, *messages]
+
+    async def respond(self, messages: list[Message]) -> DefenseResult:
+        config: R2DPromptConfig = self.config  # type: ignore[assignment]
+        output = await self.model.generate(self._conversation(messages))
+        return _result(output.text, config.output, config.on_unsafe, config.refusal, {})
+
+    async def respond_stream(self, messages: list[Message]) -> AsyncIterator[str | DefenseResult]:
+        config: R2DPromptConfig = self.config  # type: ignore[assignment]
+        async for item in _streamed(self.model, self._conversation(messages), config.output, config.on_unsafe,
+                                    config.refusal, {}):
+            yield item

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from r2d_plugins._slots import ResponseTemplate
 from r2d_plugins.defenses._common import ON_ERROR_FIELD, REFUSAL_FIELD, OnError, ask_yes_no
 
-from r2d_sdk import Defense, DefenseResult, Message, ModelCallError, register, user
+from r2d_sdk import CheckResult, Defense, DefenseResult, Message, ModelCallError, register, user
 
 QUESTION = (
     "Read the text below, written by an AI assistant. Does it contain harmful content, such as instructions "
@@ -39,15 +39,24 @@ class SelfExamination(Defense):
     Config = SelfExaminationConfig
     config: SelfExaminationConfig
 
-    async def respond(self, messages: list[Message]) -> DefenseResult:
-        output = await self.model.generate(messages)
+    async def check_output(self, messages: list[Message], response: str) -> CheckResult:
         checker = self.context.model(self.config.checker) if self.config.checker else self.model
-        verdict = await ask_yes_no(checker, [user(self.config.question.replace("{response}", output.text))])
-        info = {"check": verdict.record(), "answer": output.text}
+        verdict = await ask_yes_no(checker, [user(self.config.question.replace("{response}", response))])
+        info = {"check": verdict.record()}
         if verdict.value is None:
             if self.config.on_error == "raise":
                 raise ModelCallError(f"self-examination check failed: {verdict.error}")
-            return DefenseResult(self.config.refusal, blocked=True, info={**info, "verdict": "error"})
+            return CheckResult(True, f"the check failed ({verdict.error}); blocked to be safe", self.config.refusal,
+                               {**info, "verdict": "error"})
         if verdict.value:
-            return DefenseResult(self.config.refusal, blocked=True, info={**info, "verdict": "harmful"})
-        return DefenseResult(output.text, info={**info, "verdict": "not harmful"})
+            return CheckResult(True, "the checker found the answer harmful", self.config.refusal,
+                               {**info, "verdict": "harmful"})
+        return CheckResult(False, info={**info, "verdict": "not harmful"})
+
+    async def respond(self, messages: list[Message]) -> DefenseResult:
+        output = await self.model.generate(messages)
+        check = await self.check_output(messages, output.text)
+        info = {**check.info, "answer": output.text, **({"reason": check.reason} if check.blocked else {})}
+        if check.blocked:
+            return DefenseResult(check.refusal or self.config.refusal, blocked=True, info=info)
+        return DefenseResult(output.text, info=info)

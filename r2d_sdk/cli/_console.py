@@ -81,6 +81,10 @@ def print_plugin_info(name: str) -> None:
     for info in found:
         console.print(f"[bold]{info.name}[/bold] ({info.kind}, from {info.source})")
         console.print((info.cls.__doc__ or "").strip())
+        sides = getattr(info.cls, "sides", None)
+        if info.kind == "defense" and sides is not None:
+            where = sorted(sides())
+            console.print(f"in a stack: answers{''.join(f'; {side}-side check' for side in where)}")
         table = Table(title="arguments")
         for column in ("name", "type", "default", "description"):
             table.add_column(column)

@@ -29,8 +29,17 @@ def validate(recipe: Path) -> None:
     loaded = load_recipe(recipe)
     grid = build_grid(loaded)  # the build `run` does, so what passes here can run; nothing is written
     r = loaded.recipe
-    click.echo(f"{recipe}: valid. {', '.join(grid.counts())}; {len(r.targets)} target(s) × {len(r.attacks)} attack(s) "
-               f"× {len(r.defenses)} defense(s); judges: {', '.join(s.key for s in r.judges)}")
+    if r.datasets:
+        click.echo(f"{recipe}: valid. {', '.join(grid.counts())}; {len(r.targets)} target(s) × {len(r.attacks)} "
+                   f"attack(s) × {len(r.defenses)} defense(s); judges: {', '.join(s.key for s in r.judges)}")
+    if r.serve is not None:
+        from r2d_sdk.serve import build_routes
+
+        routes = build_routes(loaded)  # what `serve` builds
+        click.echo(f"{recipe}: valid. routes: " + ", ".join(f"{name} ({route.model.name}, {route.defense_label})"
+                                                           for name, route in routes.items()))
+    elif not r.datasets:
+        click.echo(f"{recipe}: valid.")
 
 
 @cli.command()
@@ -185,6 +194,10 @@ cli.add_command(export_artifact_command)
 from r2d_sdk.cli._distill import distill as distill_command  # noqa: E402  (R2D trajectory building)
 
 cli.add_command(distill_command)
+
+from r2d_sdk.cli._serve import serve as serve_command  # noqa: E402  (the OpenAI-compatible gateway)
+
+cli.add_command(serve_command)
 
 
 def main() -> None:

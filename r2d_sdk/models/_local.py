@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -17,16 +18,7 @@ from typing import Any
 from r2d_sdk._generation import GenerationParams
 from r2d_sdk._types import Message
 from r2d_sdk.models._local_base import LocalWeights, default_device, load_pretrained
-
-
-@dataclass
-class LocalGeneration:
-    """The raw result of one local generation."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
+from r2d_sdk.models._local_text import LocalGeneration, finish_generation
 
 
 @dataclass
@@ -176,20 +168,20 @@ class LocalModel(LocalWeights):
                 torch.manual_seed(params.seed)
             output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         width = input_ids.shape[1]
-        results = []
         eos_ids = self.end_ids()
-        for row, attention in zip(output, attention_mask, strict=True):
-            new = row[width:].tolist()
-            ended = next((i for i, t in enumerate(new) if t in eos_ids), None)
-            kept = new if ended is None else new[:ended]
-            text = str(tokenizer.decode(kept, skip_special_tokens=False))
-            text = _strip_special(text, tokenizer)
-            if params.stop:
-                for stop in params.stop:
-                    text = text.split(stop)[0]
-            finish = "stop" if ended is not None or len(new) < params.max_tokens else "length"
-            results.append(LocalGeneration(text, int(attention.sum()), len(kept) + (ended is not None), finish))
-        return results
+        return [finish_generation(tokenizer, row[width:].tolist(), eos_ids, params, int(attention.sum()))
+                for row, attention in zip(output, attention_mask, strict=True)]
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> AsyncGenerator[str | LocalGeneration]:
+        """Generate for one conversation alone, yielding text as it becomes final, then the result.
+
+        A streamed request runs in a batch of its own (a batch's rows would wait for each other);
+        it takes the same lock and worker thread as the batches, so torch still runs one job at
+        a time. Closing the stream early stops the generation at its next token.
+        """
+        from r2d_sdk.models._local_stream import stream_local
+
+        return stream_local(self, self.render(messages), params)
 
     def _prefix_cache(self, token_ids: list[list[int]], shared: int) -> Any:
         """The key/value cache of the prompts' common prefix, one copy per row; None where the
@@ -294,11 +286,3 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     elif isinstance(configured, list):
         ids.update(configured)
     return {i for i in ids if i is not None}
-
-
-def _strip_special(text: str, tokenizer: Any) -> str:
-    # Keep added tokens such as R2D's pivots, drop the tokenizer's control tokens.
-    for token in tokenizer.all_special_tokens:
-        if token:
-            text = text.replace(token, "")
-    return text.strip()

@@ -140,7 +140,7 @@ def _litellm_error(failure: str) -> Exception:
 
 def mock_response(litellm: Any, name: str, messages: list[Message], reply: MockReply, with_logprobs: bool = False) -> Any:
     """The LiteLLM response for a scripted reply; usage counts whitespace-separated words."""
-    prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
+    prompt_tokens, completion = mock_usage(messages, reply.text)
     choice: dict[str, Any] = {"index": 0, "finish_reason": reply.finish_reason,
                               "message": {"role": "assistant", "content": reply.text}}
     if with_logprobs and reply.top_logprobs is not None:
@@ -148,7 +148,16 @@ def mock_response(litellm: Any, name: str, messages: list[Message], reply: MockR
             {"token": max(alts, key=alts.__getitem__) if alts else "", "logprob": max(alts.values()) if alts else 0.0,
              "bytes": None, "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in alts.items()]}
             for alts in reply.top_logprobs]}
-    completion = len(reply.text.split())
     return litellm.ModelResponse(model=f"mock/{name}", choices=[choice],
                                  usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion,
                                         "total_tokens": prompt_tokens + completion})
+
+
+def mock_usage(messages: list[Message], text: str) -> tuple[int, int]:
+    """(prompt, completion) tokens of a scripted call: whitespace-separated words."""
+    return sum(len(str(m.get("content") or "").split()) for m in messages), len(text.split())
+
+
+def stream_pieces(text: str) -> list[str]:
+    """A scripted reply as a stream sends it: word by word, each with the space that follows it."""
+    return re.findall(r"\S+\s*|\s+", text)

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from r2d_sdk._calls import CallRecord, current_stage, record
@@ -15,7 +16,13 @@ from r2d_sdk._generation import GenerationParams
 from r2d_sdk._network import import_litellm
 from r2d_sdk._redact import redact, register_secret
 from r2d_sdk._types import Message, ModelOutput
-from r2d_sdk.models._retry import AttemptTimeout, retrying
+from r2d_sdk.models._retry import (
+    MAX_RETRY_AFTER_S,
+    AttemptTimeout,
+    is_transient,
+    retry_after_seconds,
+    retrying,
+)
 
 if TYPE_CHECKING:
     from r2d_sdk.models._classifier import LocalClassifier
@@ -237,9 +244,94 @@ class Model:
                 raise AttemptTimeout(self.timeout, str(error)) from None
             raise
 
+    async def stream(self, messages: list[Message], params: GenerationParams | None = None,
+                     **overrides: Any) -> AsyncGenerator[str | ModelOutput]:
+        """Generate a reply as a stream: text pieces as they arrive, then the whole `ModelOutput`.
+
+        The same call as `generate` (cache, retries, one call record), streamed: a cached answer
+        comes as one piece. A failure before the first piece is retried like any other; after it
+        the stream fails, since pieces already handed on cannot be taken back. A caller that
+        stops reading early closes the provider's stream (a local model stops generating); the
+        call is recorded with what was produced and finish reason `cancelled`.
+
+        Raises:
+            ModelCallError: the call failed after its retries (it is recorded all the same).
+        """
+        from r2d_sdk.models._streaming import StreamEnd, litellm_stream
+
+        params = (params or self.defaults).merged(**overrides)
+        cache = self.cache if params.deterministic else None
+        key = cache_key(self.model_id, self.api_base, messages, params, self._keyed_extra()) if cache else ""
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            self._record(messages, params, hit, cache_hit=True)
+            if hit.text:
+                yield hit.text
+            yield hit
+            return
+        started, retries, pieces = time.perf_counter(), 0, []
+        end = StreamEnd()
+        while True:
+            source = litellm_stream(import_litellm(), self.model_id, messages, self._litellm_kwargs(params))
+            try:
+                async for item in _first_within(source, self.timeout):
+                    if isinstance(item, StreamEnd):
+                        end = item
+                    else:
+                        pieces.append(item)
+                        yield item
+                break
+            except Exception as raised:
+                # LiteLLM wraps a provider error met while reading the stream; the original says what it was.
+                error = getattr(raised, "original_exception", None) or raised
+                # The one retry layer, as for generate; once a piece is handed on it cannot be taken back.
+                if is_transient(error) and retries < self.max_retries and not pieces:
+                    retries += 1
+                    asked = retry_after_seconds(error)
+                    await asyncio.sleep(min(asked, MAX_RETRY_AFTER_S) if asked is not None
+                                        else min(8.0, 0.5 * 2 ** retries))
+                    continue
+                kind = "Timeout" if isinstance(error, AttemptTimeout) else type(error).__name__
+                message = redact(f"{kind}: {error}")
+                record(CallRecord(self.name, self.model_id, [dict(m) for m in messages], dict(params_dict(params)),
+                                  "".join(pieces) or None, current_stage(), retries=retries, error=message,
+                                  latency_ms=(time.perf_counter() - started) * 1000))
+                tries = f"{retries + 1} attempt{'s' if retries else ''}"
+                raise ModelCallError(f"model '{self.name}' call failed after {tries}: {message}",
+                                     fix=self._fix_for(error)) from None
+            except BaseException:  # closed early or cancelled: count what was produced
+                output = ModelOutput("".join(pieces), self.name, finish_reason="cancelled", retries=retries,
+                                     latency_ms=(time.perf_counter() - started) * 1000)
+                self._record(messages, params, output, cache_hit=False)
+                raise
+            finally:
+                await source.aclose()  # now, not when the garbage collector gets to it
+        output = ModelOutput("".join(pieces), self.name, prompt_tokens=end.prompt_tokens,
+                             completion_tokens=end.completion_tokens, finish_reason=end.finish_reason,
+                             latency_ms=(time.perf_counter() - started) * 1000, retries=retries)
+        self._record(messages, params, output, cache_hit=False)
+        if cache is not None:
+            cache.put(key, output)
+        yield output
+
     async def _call_litellm(self, messages: list[Message], params: GenerationParams,
                             top_logprobs: int | None = None) -> ModelOutput:
         litellm = import_litellm()
+        kwargs = self._litellm_kwargs(params, top_logprobs)
+        response = await litellm.acompletion(model=self.model_id, messages=list(messages), **kwargs)
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        return ModelOutput(
+            text=choice.message.content or "",
+            model=self.name,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            finish_reason=choice.finish_reason,
+            top_logprobs=_top_logprobs(choice) if top_logprobs else None,
+        )
+
+    def _litellm_kwargs(self, params: GenerationParams, top_logprobs: int | None = None) -> dict[str, Any]:
+        """The LiteLLM keyword arguments of one call (a plain or a streamed one)."""
         kwargs: dict[str, Any] = {"temperature": params.temperature, "max_tokens": params.max_tokens}
         if self.is_local or self.is_mock:
             from r2d_sdk.models._providers import LOCAL_OPTIONS_KEY, MOCK_SCRIPT_KEY, ensure_registered
@@ -270,17 +362,7 @@ class Model:
         kwargs.update(num_retries=0, max_retries=0)
         if self.timeout is not None:
             kwargs["timeout"] = self.timeout
-        response = await litellm.acompletion(model=self.model_id, messages=list(messages), **kwargs)
-        choice = response.choices[0]
-        usage = getattr(response, "usage", None)
-        return ModelOutput(
-            text=choice.message.content or "",
-            model=self.name,
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            finish_reason=choice.finish_reason,
-            top_logprobs=_top_logprobs(choice) if top_logprobs else None,
-        )
+        return kwargs
 
     def _record(self, messages: list[Message], params: GenerationParams, output: ModelOutput, cache_hit: bool) -> None:
         record(CallRecord(
@@ -298,3 +380,22 @@ def _top_logprobs(choice: Any) -> list[dict[str, float]] | None:
         return None
     return [{alt.token: float(alt.logprob) for alt in (getattr(item, "top_logprobs", None) or [])}
             or {item.token: float(item.logprob)} for item in content]
+
+
+async def _first_within(source: AsyncIterator[Any], timeout: float | None) -> AsyncIterator[Any]:
+    """The stream's items, the first bounded by the attempt timeout (a stream may then run longer)."""
+    iterator = source.__aiter__()
+    try:
+        if timeout is None:
+            first = await iterator.__anext__()
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    first = await iterator.__anext__()
+            except TimeoutError:
+                raise AttemptTimeout(timeout) from None
+    except StopAsyncIteration:
+        return
+    yield first
+    async for item in iterator:
+        yield item

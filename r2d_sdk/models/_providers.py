@@ -68,6 +68,21 @@ def _handlers() -> dict[str, Any]:
                        "total_tokens": result.prompt_tokens + result.completion_tokens},
             )
 
+        async def astreaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            from r2d_sdk.models._local import LocalModel
+
+            optional = dict(kwargs.get("optional_params") or {})
+            local = LocalModel.get(model, **(optional.get(LOCAL_OPTIONS_KEY) or {}))
+            pieces = local.stream(messages, _params(optional))
+            try:
+                async for item in pieces:
+                    if isinstance(item, str):
+                        yield _chunk(item)
+                    else:
+                        yield _chunk("", item.finish_reason, item.prompt_tokens, item.completion_tokens)
+            finally:
+                await pieces.aclose()  # a reader that stopped early stops the generation
+
         def completion(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
             raise NotImplementedError("r2d-sdk calls local models asynchronously only")
 
@@ -83,7 +98,28 @@ def _handlers() -> dict[str, Any]:
             # Like a real provider: log-probabilities only when the call asked for them.
             return mock_response(litellm, model, messages, reply, with_logprobs=bool(optional.get("logprobs")))
 
+        async def astreaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            from r2d_sdk.models._mock import mock_usage, stream_pieces
+
+            optional = kwargs.get("optional_params") or {}
+            script = optional.get(MOCK_SCRIPT_KEY)
+            if script is None:
+                raise ValueError(f"mock/{model} was called without a script: build it as Model(..., mock=MockScript(...))")
+            reply = await script.answer(messages)
+            for piece in stream_pieces(reply.text):
+                yield _chunk(piece)
+            yield _chunk("", reply.finish_reason, *mock_usage(messages, reply.text))
+
         def completion(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
             raise NotImplementedError("r2d-sdk calls mock models asynchronously only")
 
     return {"local": LocalTransformersProvider(), "mock": ScriptedProvider()}
+
+
+def _chunk(text: str, finish_reason: str | None = None, prompt_tokens: int = 0, completion_tokens: int = 0) -> Any:
+    """One LiteLLM `GenericStreamingChunk`; the last one carries the finish reason and the usage."""
+    last = finish_reason is not None
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+             "total_tokens": prompt_tokens + completion_tokens} if last else None
+    return {"text": text, "is_finished": last, "finish_reason": finish_reason or "", "usage": usage, "index": 0,
+            "tool_use": None}

@@ -20,6 +20,7 @@ from r2d_sdk._generation import (
 from r2d_sdk._strict import StrictModel as _Strict
 from r2d_sdk.recipe._distill import DistillSpec
 from r2d_sdk.recipe._names import Name, check_database
+from r2d_sdk.recipe._serve import ServeSection
 from r2d_sdk.recipe._train import TrainSection
 
 
@@ -185,6 +186,8 @@ class Recipe(_Strict):
     train: TrainSection | None = Field(None, description="R2D training runs for `r2d-sdk train` (docs/r2d.md)")
     distill: DistillSpec | None = Field(None, description="trajectory building for `r2d-sdk distill` "
                                                           "(docs/r2d-data.md)")
+    serve: ServeSection | None = Field(None, description="routes of the OpenAI-compatible gateway for "
+                                                         "`r2d-sdk serve` (docs/serve.md)")
 
     @model_validator(mode="before")
     @classmethod
@@ -196,7 +199,7 @@ class Recipe(_Strict):
             if "datasets" in data:
                 raise ValueError("dataset, datasets: give one of the two, not both")
             data["datasets"] = [data.pop("dataset")]
-        if data.get("train") is not None or data.get("distill") is not None:  # a training/data recipe
+        if any(data.get(key) is not None for key in ("train", "distill", "serve")):  # not (only) an evaluation
             data.setdefault("datasets", [])
             data.setdefault("judges", [])
         for key in ("datasets", "attacks", "defenses", "judges", "metrics"):
@@ -235,8 +238,8 @@ class Recipe(_Strict):
     @model_validator(mode="after")
     def _check_references(self) -> Recipe:
         # A train- or distill-only recipe evaluates nothing; an evaluation needs datasets and judges.
-        if not self.datasets and self.train is None and self.distill is None:
-            raise ValueError("datasets: give at least one, unless the recipe has `train:` or `distill:`")
+        if not self.datasets and self.train is None and self.distill is None and self.serve is None:
+            raise ValueError("datasets: give at least one, unless the recipe has `train:`, `distill:` or `serve:`")
         if self.datasets and not self.judges:
             raise ValueError("judges: give at least one when the recipe has datasets")
         for name in self.targets if self.datasets else []:
@@ -247,6 +250,13 @@ class Recipe(_Strict):
             duplicates = sorted({k for k in keys if keys.count(k) > 1})
             if duplicates:
                 raise ValueError(f"{field_name}: {duplicates} appear more than once; give each a distinct `label`")
+        for route, route_spec in (self.serve.routes if self.serve else {}).items():
+            if route_spec.model not in self.models:
+                raise ValueError(f"serve.routes.{route}.model: '{route_spec.model}' is not one of the models under "
+                                 f"`models:` {sorted(self.models)}")
+            if route_spec.defense is not None and route_spec.defense not in {d.key for d in self.defenses}:
+                raise ValueError(f"serve.routes.{route}.defense: '{route_spec.defense}' is not the label of an "
+                                 f"entry under `defenses:` {[d.key for d in self.defenses]}")
         labels = {spec.key for spec in self.datasets}
         for spec in self.attacks:
             unknown = sorted(set(spec.datasets or []) - labels)

@@ -137,6 +137,9 @@ class ModelCall(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     sample_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    # A call made answering a gateway request (`r2d-sdk serve`, a Guard) points at that request.
+    guard_request_id: Mapped[int | None] = mapped_column(ForeignKey("guard_requests.id", ondelete="CASCADE"),
+                                                         index=True)
     stage: Mapped[str] = mapped_column(String(40))  # attack, defense, judge, ...
     model: Mapped[str] = mapped_column(String(200), index=True)
     model_id: Mapped[str] = mapped_column(String(500))
@@ -151,6 +154,39 @@ class ModelCall(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class GuardRequest(Base):
+    """One request a Guard answered (in Python or behind `r2d-sdk serve`): what came in, what went
+    out, which defense blocked it and why, every member's verdict, and what it cost."""
+
+    __tablename__ = "guard_requests"
+    __table_args__ = (Index("uq_guard_requests_request_id", "request_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64))  # the completion id the client got
+    route: Mapped[str] = mapped_column(String(200), index=True)
+    client: Mapped[str | None] = mapped_column(String(16))  # a short hash of the API key, never the key
+    model: Mapped[str] = mapped_column(String(200))
+    model_id: Mapped[str] = mapped_column(String(500))
+    defense: Mapped[str] = mapped_column(String(200))
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    messages_json: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    response: Mapped[str | None] = mapped_column(Text)
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    blocked_by: Mapped[str | None] = mapped_column(String(200))
+    block_reason: Mapped[str | None] = mapped_column(Text)
+    verdicts_json: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # ok, error, timeout, cancelled
+    error: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    first_token_ms: Mapped[float | None] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    model_call_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
 class JudgmentRow(Base):

@@ -24,6 +24,7 @@ from r2d_sdk._redact import redact
 from r2d_sdk._types import Judgment
 from r2d_sdk._version import __version__
 from r2d_sdk.store import _lease, _migrate
+from r2d_sdk.store._requests import RequestRecord, call_row, insert_requests
 from r2d_sdk.store._responses import ResponseTable
 from r2d_sdk.store._schema import JudgmentRow, MetricRow, ModelCall, Run, Sample
 
@@ -99,16 +100,6 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return (out.stdout.strip() or None) if out.returncode == 0 else None
-
-
-def _call_row(call: CallRecord, run_id: str | None, sample_id: int | None) -> dict[str, Any]:
-    return {
-        "run_id": run_id, "sample_id": sample_id, "stage": call.stage, "model": call.model,
-        "model_id": call.model_id, "messages_json": call.messages, "params_json": call.params,
-        "response": call.response, "finish_reason": call.finish_reason, "prompt_tokens": call.prompt_tokens,
-        "completion_tokens": call.completion_tokens, "latency_ms": call.latency_ms, "cache_hit": call.cache_hit,
-        "retries": call.retries, "error": redact(call.error), "created_at": call.created_at,
-    }
 
 
 class Store:
@@ -301,7 +292,7 @@ class Store:
         with self._lock, self.engine.begin() as connection:
             ids = connection.execute(
                 insert(Sample).returning(Sample.id, sort_by_parameter_order=True), sample_rows).scalars().all()
-            call_rows = [_call_row(c, run_id, sample_id) for record, sample_id in zip(records, ids, strict=True)
+            call_rows = [call_row(c, run_id, sample_id) for record, sample_id in zip(records, ids, strict=True)
                          for c in record.calls]
             judgment_rows = [{
                 "run_id": run_id, "sample_id": sample_id, "judge": judge, "status": str(j.status), "label": j.label,
@@ -318,7 +309,14 @@ class Store:
         """Calls made outside any sample (calibration, setup)."""
         if calls:
             with self._lock, self.engine.begin() as connection:
-                connection.execute(insert(ModelCall), [_call_row(c, run_id, None) for c in calls])
+                connection.execute(insert(ModelCall), [call_row(c, run_id, None) for c in calls])
+
+    # ---- gateway requests ---------------------------------------------------------------
+    def write_requests(self, records: list[RequestRecord]) -> None:
+        """Write answered gateway requests with their model calls, in one transaction."""
+        if records:
+            with self._lock, self.engine.begin() as connection:
+                insert_requests(connection, records)
 
     # ---- metrics -----------------------------------------------------------------------
     def judgment_groups(self, run_id: str) -> list[dict[str, Any]]:
