@@ -38,7 +38,7 @@ CLEAN_ERROR = re.compile(
     r"| is not valid YAML"
     r"| is not UTF-8| is UTF-16"
     r"| must be a YAML mapping"
-    r"|: (models|target|datasets|attacks|defenses|judges|metrics|generation|train|distill|database)\b")
+    r"|: (models|target|datasets|attacks|defenses|judges|metrics|generation|train|distill|database|serve|executor)\b")
 
 ODD_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
