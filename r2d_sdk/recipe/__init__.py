@@ -1,11 +1,13 @@
 """Recipes: YAML files naming models, datasets, attacks, defenses, judges and metrics, and the
 `train:` and `distill:` sections. Pure pydantic models and YAML loading: nothing here builds a component."""
 
+from r2d_sdk.recipe._deployments import ROUTING_STRATEGIES, DeploymentSpec, RoutingSpec
 from r2d_sdk.recipe._distill import QUOTE_CHARS, DistillSpec, PromptSource
 from r2d_sdk.recipe._load import LoadedRecipe, expand_env, load_recipe, parse_recipe
 from r2d_sdk.recipe._schema import AttackSpec, ComponentSpec, DatasetSpec, GenerationSpec, ModelSpec, Recipe
 from r2d_sdk.recipe._train import LoraSpec, TrainDataSpec, TrainSection, TrainSpec
 
-__all__ = ["QUOTE_CHARS", "AttackSpec", "ComponentSpec", "DatasetSpec", "DistillSpec", "GenerationSpec",
-           "LoadedRecipe", "LoraSpec", "ModelSpec", "PromptSource", "Recipe", "TrainDataSpec", "TrainSection",
+__all__ = ["QUOTE_CHARS", "ROUTING_STRATEGIES", "AttackSpec", "ComponentSpec", "DatasetSpec", "DeploymentSpec",
+           "DistillSpec", "GenerationSpec",
+           "LoadedRecipe", "LoraSpec", "ModelSpec", "PromptSource", "Recipe", "RoutingSpec", "TrainDataSpec", "TrainSection",
            "TrainSpec", "expand_env", "load_recipe", "parse_recipe"]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from r2d_sdk._generation import PRESETS, GenerationParams
+from r2d_sdk.recipe._deployments import DeploymentSpec, RoutingSpec
 from r2d_sdk.recipe._distill import DistillSpec
 from r2d_sdk.recipe._train import TrainSection
 
@@ -61,12 +62,41 @@ class ModelSpec(_Strict):
     adapter: str | None = None
     # Mock models only.
     mock: MockSpec | None = Field(None, description="the script of a mock/<name> model")
+    # API models only: several endpoints behind LiteLLM's Router (docs/scale.md).
+    deployments: list[DeploymentSpec] | None = Field(None, min_length=1,
+                                                     description="endpoints serving this model")
+    routing: RoutingSpec | None = Field(None, description="how the Router picks among `deployments`")
 
     @model_validator(mode="after")
     def _mock_only_for_mock(self) -> ModelSpec:
         if self.mock is not None and not self.model.startswith("mock/"):
             raise ValueError(f"mock: applies to mock/<name> models only, not {self.model}")
         return self
+
+    @model_validator(mode="after")
+    def _deployments_make_sense(self) -> ModelSpec:
+        if self.routing is not None and self.deployments is None:
+            raise ValueError("routing: applies to a model with `deployments:`; list them, or drop `routing`")
+        if self.deployments is None:
+            return self
+        for index, spec in enumerate(self.deployments):
+            model = spec.model or self.model
+            if model.startswith(("local/", "mock/")):
+                raise ValueError(f"deployments[{index}]: {model} runs in this process, it has no deployments; "
+                                 "list API endpoints (e.g. hosted_vllm/... with api_base), or drop `deployments`")
+        if self.api_base is not None:
+            raise ValueError("api_base: a model with `deployments:` gives each deployment its own api_base")
+        if all(spec.fallback for spec in self.deployments):
+            raise ValueError("deployments: every one is `fallback: true`; at least one must serve first")
+        names = self.deployment_names()
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"deployments: {duplicates} name more than one deployment; give each a distinct `name`")
+        return self
+
+    def deployment_names(self) -> list[str]:
+        """What `model_calls.deployment` records for each deployment: its name, api_base or model."""
+        return [spec.name or spec.api_base or spec.model or self.model for spec in self.deployments or []]
 
     def local_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"batch_size": self.batch_size, "chat_template": self.chat_template}

@@ -28,6 +28,20 @@ BAD = [
     ("missing env", lambda t: t + "database: ${R2D_TEST_UNSET_VARIABLE}\n",
      ["database uses ${R2D_TEST_UNSET_VARIABLE}", "export R2D_TEST_UNSET_VARIABLE"]),
     ("missing data file", lambda t: t.replace("items.jsonl", "gone.jsonl"), ["gone.jsonl does not exist"]),
+    ("deployments of a local model", lambda t: t.replace("    max_retries: 0\n", "    max_retries: 0\n"
+                                                          "    deployments: [{model: local/smollm2}]\n"),
+     ["models.target", "local/smollm2 runs in this process", "hosted_vllm"]),
+    ("routing without deployments", lambda t: t.replace("    max_retries: 0\n", "    max_retries: 0\n"
+                                                         "    routing: {strategy: least-busy}\n"),
+     ["models.target", "routing: applies to a model with `deployments:`"]),
+    ("unknown routing strategy", lambda t: t.replace("    max_retries: 0\n", "    max_retries: 0\n"
+                                                      "    deployments: [{api_base: 'http://a:1/v1'}]\n"
+                                                      "    routing: {strategy: round-robin}\n"),
+     ["models.target.routing.strategy", "round-robin", "least-busy"]),
+    ("two deployments of one name", lambda t: t.replace("    max_retries: 0\n", "    max_retries: 0\n"
+                                                         "    deployments: [{api_base: 'http://a:1/v1'}, "
+                                                         "{api_base: 'http://a:1/v1'}]\n"),
+     ["models.target", "name more than one deployment", "distinct `name`"]),
 ]
 
 

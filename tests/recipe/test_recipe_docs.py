@@ -8,13 +8,23 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from r2d_sdk.recipe import ComponentSpec, DatasetSpec, GenerationSpec, ModelSpec, Recipe, parse_recipe
+from r2d_sdk.recipe import (
+    ComponentSpec,
+    DatasetSpec,
+    DeploymentSpec,
+    GenerationSpec,
+    ModelSpec,
+    Recipe,
+    RoutingSpec,
+    parse_recipe,
+)
 from r2d_sdk.run import check_components
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 
 
-@pytest.mark.parametrize("model", [Recipe, ModelSpec, DatasetSpec, GenerationSpec, ComponentSpec],
+@pytest.mark.parametrize("model", [Recipe, ModelSpec, DatasetSpec, GenerationSpec, ComponentSpec, DeploymentSpec,
+                                   RoutingSpec],
                          ids=lambda m: m.__name__)
 def test_every_field_is_documented(model: type[BaseModel]) -> None:
     text = DOC.read_text()
