@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from r2d_sdk._generation import PRESETS, GenerationParams
 from r2d_sdk.recipe._deployments import DeploymentSpec, RoutingSpec
 from r2d_sdk.recipe._distill import DistillSpec
+from r2d_sdk.recipe._executor import ExecutorSpec
 from r2d_sdk.recipe._train import TrainSection
 
 
@@ -176,6 +177,7 @@ class Recipe(_Strict):
     metrics: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="asr")])
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     concurrency: int = Field(32, gt=0, le=4096)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="in this process, or `ray:`")
     seed: int = 0
     database: str | None = Field(None, description="SQLAlchemy URL or SQLite path")
     train: TrainSection | None = Field(None, description="R2D training runs for `r2d-sdk train` (docs/r2d.md)")

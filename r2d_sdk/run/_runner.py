@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from r2d_sdk._calls import CallRecord, collect, orphan_sink, stage
 from r2d_sdk._components import Attack, Defense
@@ -14,6 +14,7 @@ from r2d_sdk._errors import R2DError
 from r2d_sdk._types import AttackPrompt, Behavior, DefenseResult, Judgment, Message
 from r2d_sdk.recipe import LoadedRecipe
 from r2d_sdk.run._build import Grid
+from r2d_sdk.run._executors import Work, executor_for
 from r2d_sdk.run._metrics import compute_metrics
 from r2d_sdk.store import SampleRecord, Store
 
@@ -106,7 +107,13 @@ async def _judge_all(grid: Grid, item: Behavior, prompt: str, response: str) -> 
     return list(await asyncio.gather(*(one(label) for label in grid.judges)))
 
 
-async def _run_unit(grid: Grid, unit: _Unit, done: set[tuple[Any, ...]], writer: _Writer) -> int:
+class SampleSink(Protocol):
+    """Where `_run_unit` puts each finished cell: the writer here, a list on a Ray worker."""
+
+    def add(self, record: SampleRecord) -> None: ...
+
+
+async def _run_unit(grid: Grid, unit: _Unit, done: set[tuple[Any, ...]], writer: SampleSink) -> int:
     """Attack one item, answer each prompt through the defense, judge, record. Returns cells written."""
     attack: Attack = grid.attacks[unit.attack]
     defense = grid.defenses[(unit.model, unit.defense)]
@@ -207,34 +214,11 @@ async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | 
     units = [unit for unit in _ordered_units(grid) if _attack_applies(recipe, unit)]
     if progress is not None:
         progress(0, len(units))
-    queue: asyncio.Queue[_Unit] = asyncio.Queue()
-    for unit in units:
-        queue.put_nowait(unit)
-
-    async def worker() -> None:
-        while True:
-            try:
-                unit = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            try:
-                await _run_unit(grid, unit, done, writer)
-            except KeyboardInterrupt:  # raised inside a task it would escape the event loop
-                raise asyncio.CancelledError() from None
-            if progress is not None:
-                progress(1, len(units))
-
+    work = Work(loaded, grid, run_id, units, done, writer, progress, store.url, _run_unit)
     status = "completed"
     with orphan_sink(writer.orphans.append):  # this run's calls outside a sample (setup, calibration)
         try:
-            with stage("setup"):
-                await asyncio.gather(*(defense.setup() for defense in grid.defenses.values()))
-            workers = [asyncio.create_task(worker()) for _ in range(min(recipe.concurrency, max(1, len(units))))]
-            try:
-                await asyncio.gather(*workers)
-            finally:
-                for task in workers:
-                    task.cancel()
+            await executor_for(recipe).run(work)  # in this process, or on Ray (`executor:`)
         except (asyncio.CancelledError, KeyboardInterrupt):
             status = "interrupted"
         except BaseException as error:
