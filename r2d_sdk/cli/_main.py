@@ -40,17 +40,20 @@ def validate(recipe: Path) -> None:
 @click.option("--resume", default=None, metavar="RUN_ID|latest", help="Finish an interrupted run.")
 @click.option("--limit", type=int, default=None, help="Use only the first N items of each dataset.")
 @click.option("--concurrency", type=int, default=None, help="Override the recipe's concurrency.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Run the cells on Ray actors (a local Ray, or the cluster at ADDRESS, e.g. auto); "
+                   "needs r2d-sdk[distributed].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def run(recipe: Path, db: str | None, resume: str | None, limit: int | None, concurrency: int | None,
-        quiet: bool) -> None:
+        ray_address: str | None, quiet: bool) -> None:
     """Run a recipe's attack × defense grid and store everything in the results database."""
     from r2d_sdk.cli._console import progress_bar
     from r2d_sdk.recipe import load_recipe
     from r2d_sdk.report import print_summary
     from r2d_sdk.run import Interrupted, apply_overrides, evaluate
 
-    loaded = apply_overrides(load_recipe(recipe), limit, concurrency)
+    loaded = apply_overrides(load_recipe(recipe), limit, concurrency, ray_address)
     interrupted: Interrupted | None = None
     with progress_bar(quiet) as advance:
         try:

@@ -102,7 +102,8 @@ def ray_installed() -> bool:
 def check_executor(recipe: Recipe) -> None:
     """Fail validation when the recipe asks for Ray and Ray is not installed."""
     if recipe.executor.ray is not None and not ray_installed():
-        raise ConfigError("executor.ray: the Ray executor needs Ray, which is not installed", fix=RAY_INSTALL)
+        raise ConfigError("executor.ray (or --ray): the Ray executor needs Ray, which is not installed",
+                          fix=RAY_INSTALL)
 
 
 def executor_for(recipe: Recipe) -> Executor:

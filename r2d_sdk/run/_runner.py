@@ -14,7 +14,7 @@ from r2d_sdk._errors import R2DError
 from r2d_sdk._types import AttackPrompt, Behavior, DefenseResult, Judgment, Message
 from r2d_sdk.recipe import LoadedRecipe
 from r2d_sdk.run._build import Grid
-from r2d_sdk.run._executors import Work, executor_for
+from r2d_sdk.run._executors import Executor, Work, executor_for
 from r2d_sdk.run._metrics import compute_metrics
 from r2d_sdk.store import SampleRecord, Store
 
@@ -184,8 +184,9 @@ def _attack_applies(recipe: Any, unit: _Unit) -> bool:
 
 
 async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | None = None,
-                  progress: Any = None) -> RunResult:
-    """Run (or resume) a built grid against a store. `progress` gets (advance, total) callbacks.
+                  progress: Any = None, executor: Executor | None = None) -> RunResult:
+    """Run (or resume) a built grid against a store. `progress` gets (advance, total) callbacks;
+    `executor` runs the cells (default: the one the recipe's `executor:` names).
 
     `grid` comes from `build_grid(loaded)`: the recipe is validated and built once, before the
     store is opened, so a bad recipe writes nothing.
@@ -218,7 +219,7 @@ async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | 
     status = "completed"
     with orphan_sink(writer.orphans.append):  # this run's calls outside a sample (setup, calibration)
         try:
-            await executor_for(recipe).run(work)  # in this process, or on Ray (`executor:`)
+            await (executor or executor_for(recipe)).run(work)  # in this process, or on Ray
         except (asyncio.CancelledError, KeyboardInterrupt):
             status = "interrupted"
         except BaseException as error:
