@@ -108,7 +108,11 @@ class CellWorker:
             await asyncio.gather(*(defense.setup() for defense in self.grid.defenses.values()))
 
     async def start(self) -> dict[str, Any]:
-        """Set up the defenses (load local models); says where this worker runs."""
+        """Set up the defenses (load local models) and import LiteLLM, so that a worker is ready
+        when this returns and start-up is not counted as the cells' time; says where it runs."""
+        from r2d_sdk._network import import_litellm
+
+        import_litellm()
         await self._ready()
         return {"pid": os.getpid(), "host": os.uname().nodename}
 
@@ -149,11 +153,13 @@ class RayExecutor:
     Attributes:
         startup_seconds: connecting to (or starting) Ray and starting the workers, with their
             components and defenses set up; measured apart from the cells' time.
+        workers: where each worker started (`pid`, `host`), in start order.
     """
 
     def __init__(self, spec: RaySpec) -> None:
         self.spec = spec
         self.startup_seconds = 0.0
+        self.workers: list[dict[str, Any]] = []
 
     async def run(self, work: Work) -> None:
         import ray
@@ -200,7 +206,8 @@ class RayExecutor:
     async def _wait_started(self, ray: Any, actors: list[Any]) -> None:
         try:
             async with asyncio.timeout(self.spec.start_timeout):
-                await asyncio.gather(*(asyncio.wrap_future(a.start.remote().future()) for a in actors))
+                self.workers = list(await asyncio.gather(*(asyncio.wrap_future(a.start.remote().future())
+                                                           for a in actors)))
         except TimeoutError:
             raise R2DError(f"{len(actors)} Ray workers (num_cpus={self.spec.num_cpus:g}, "
                            f"num_gpus={self.spec.num_gpus:g} each) did not start within "
