@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python bench/bench_runner_overhead.py
 	$(BIN)/python bench/bench_local_generation.py
 	$(BIN)/python bench/bench_cpo_overhead.py
+	$(BIN)/python bench/bench_scale.py
 	$(BIN)/pip install -q -c constraints.txt trl
 	$(BIN)/python bench/bench_train_vs_trl.py
 

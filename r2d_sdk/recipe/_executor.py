@@ -34,6 +34,8 @@ class RaySpec(_Strict):
                                                                       "quarter of a worker's concurrency)")
     start_timeout: float = Field(600.0, gt=0, description="seconds the workers may take to start (placement, "
                                                           "building components, loading models)")
+    stall_timeout: float = Field(3600.0, gt=0, description="seconds with no chunk finished before the run stops "
+                                                           "(a worker Ray cannot place again, a hung node)")
 
 
 class ExecutorSpec(_Strict):

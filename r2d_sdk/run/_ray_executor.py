@@ -6,7 +6,8 @@ returns the finished cells (`SampleRecord`s with their calls and judgments), the
 outside a sample and its new response-cache entries. The driver writes them through the
 run's writer, skipping a cell it already has, so a chunk Ray retried after a worker died is
 never written twice. Actors read the database (the response cache, training runs) and write
-none of the grid.
+none of the grid (a defense's setup may still link the run to its training run, as in one
+process).
 
 Ray does the scheduling and the recovery: a dead actor is restarted (`max_restarts`) and the
 tasks it was running are retried on it (`max_task_retries`). Nothing here queues or retries
@@ -242,7 +243,14 @@ class RayExecutor:
                     submit(index)
         try:
             while in_flight:
-                finished, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                finished, _ = await asyncio.wait(in_flight, timeout=self.spec.stall_timeout,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                if not finished:  # e.g. a dead worker Ray cannot place again: its cells would wait forever
+                    raise R2DError(f"no cell finished for {self.spec.stall_timeout:g} s on Ray "
+                                   f"(the cluster has {ray.available_resources()} free)",
+                                   fix="check `ray status` and the workers' logs (/tmp/ray/session_latest/logs), "
+                                       "then resume the run (--resume RUN_ID); raise executor.ray.stall_timeout "
+                                       "for cells that rightly take longer")
                 for future in finished:
                     index, units = in_flight.pop(future)
                     self._take(work, self._result(ray, future), written)

@@ -189,6 +189,18 @@ async def test_workers_that_cannot_be_placed_fail_within_the_start_timeout(local
     assert "num_gpus" in str(raised.value)
 
 
+async def test_a_run_whose_cells_stop_finishing_fails_after_the_stall_timeout(local_ray: Any, items_file: Path,
+                                                                             tmp_path: Path) -> None:
+    # Stands in for a dead worker Ray cannot place again: a chunk that does not come back.
+    recipe = _recipe(items_file, items=1, latency_ms=60_000, defenses="[none]",
+                     ray="executor: {ray: {workers: 1, stall_timeout: 1}}")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with pytest.raises(Exception, match=r"no cell finished for 1 s on Ray"):
+        await evaluate_async(recipe, db=url)
+    with Store(url).engine.connect() as connection:
+        assert connection.execute(text("SELECT status FROM runs")).scalar_one() == "failed"  # resumable
+
+
 @pytest.mark.parametrize("command", [["validate"], ["run", "--ray"]], ids=["validate", "run --ray"])
 def test_without_ray_the_recipe_fails_validation_with_the_install_command(
         command: list[str], items_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
