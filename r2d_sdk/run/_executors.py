@@ -104,13 +104,3 @@ def check_executor(recipe: Recipe) -> None:
     if recipe.executor.ray is not None and not ray_installed():
         raise ConfigError("executor.ray (or --ray): the Ray executor needs Ray, which is not installed",
                           fix=RAY_INSTALL)
-
-
-def executor_for(recipe: Recipe) -> Executor:
-    """The executor the recipe's `executor:` section names."""
-    if recipe.executor.ray is None:
-        return InProcessExecutor()
-    from r2d_sdk.run._ray_executor import RayExecutor
-
-    return RayExecutor(recipe.executor.ray)
-

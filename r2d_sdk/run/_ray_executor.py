@@ -163,6 +163,8 @@ class RayExecutor:
         self.workers: list[dict[str, Any]] = []
 
     async def run(self, work: Work) -> None:
+        if not work.units:  # nothing left to do (a resumed, finished grid): no cluster needed
+            return
         import ray
 
         started = time.monotonic()

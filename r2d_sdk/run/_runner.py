@@ -14,7 +14,8 @@ from r2d_sdk._errors import R2DError
 from r2d_sdk._types import AttackPrompt, Behavior, DefenseResult, Judgment, Message
 from r2d_sdk.recipe import LoadedRecipe
 from r2d_sdk.run._build import Grid
-from r2d_sdk.run._executors import Executor, Work, executor_for
+from r2d_sdk.run._executor_choice import executor_for
+from r2d_sdk.run._executors import Executor, Work
 from r2d_sdk.run._metrics import compute_metrics
 from r2d_sdk.store import SampleRecord, Store
 
