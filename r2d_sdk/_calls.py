@@ -34,6 +34,7 @@ class CallRecord:
     cache_hit: bool = False
     retries: int = 0
     error: str | None = None
+    deployment: str | None = None  # the Router deployment that served (or last failed) the call
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 

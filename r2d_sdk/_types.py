@@ -80,6 +80,8 @@ class ModelOutput:
     retries: int = 0
     # {token: logprob} per generated token, when the call asked for `top_logprobs`.
     top_logprobs: list[dict[str, float]] | None = None
+    # The deployment that answered, for a model with several (LiteLLM Router); None otherwise.
+    deployment: str | None = None
 
 
 @dataclass

@@ -49,12 +49,15 @@ def validate(recipe: Path) -> None:
               help="Finish an interrupted run, with the --limit and --concurrency it started with.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N items of each dataset.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Override the recipe's concurrency.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Run the cells on Ray actors (a local Ray, or the cluster at ADDRESS, e.g. auto); "
+                   "needs r2d-sdk[distributed].")
 @click.option("--allow-errors", is_flag=True,
               help="Exit 0 although some samples or judgments failed (not when nothing scored).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def run(recipe: Path, db: str | None, resume: str | None, limit: int | None, concurrency: int | None,
-        allow_errors: bool, quiet: bool) -> None:
+        ray_address: str | None, allow_errors: bool, quiet: bool) -> None:
     """Run a recipe's attack × defense grid and store everything in the results database.
 
     Exit status: 0 done; 3 samples or judgments ended in error (see --allow-errors); 1 the SDK
@@ -63,9 +66,10 @@ def run(recipe: Path, db: str | None, resume: str | None, limit: int | None, con
     from r2d_sdk.cli._console import progress_bar
     from r2d_sdk.recipe import load_recipe
     from r2d_sdk.report import print_summary
-    from r2d_sdk.run import Interrupted, evaluate
+    from r2d_sdk.run import Interrupted, apply_overrides, evaluate
 
-    loaded = load_recipe(recipe)
+    # --ray here; --limit and --concurrency inside evaluate, which checks them against a resumed run.
+    loaded = apply_overrides(load_recipe(recipe), ray=ray_address)
     interrupted: Interrupted | None = None
     with progress_bar(quiet) as advance:
         try:

@@ -23,6 +23,7 @@ from r2d_sdk.models._retry import (
     retry_after_seconds,
     retrying,
 )
+from r2d_sdk.models._router import Deployment, Routing, build_router, failed_at, served_by
 
 if TYPE_CHECKING:
     from r2d_sdk.models._classifier import LocalClassifier
@@ -86,12 +87,17 @@ class Model:
         local_options: how a `local/...` model is loaded and batched (batch_size, dtype, device,
             chat_template, adapter, ...); sent with each call.
         mock: the script of a `mock/<name>` model (default: answers "OK").
+        deployments: endpoints that all serve this model, reached through a LiteLLM Router
+            (`_router.py`); the cache key, call log and cost stay this model's, and each call
+            records the deployment that answered.
+        routing: the Router's strategy, allowed failures and cooldown (with `deployments`).
     """
 
     def __init__(self, name: str, model_id: str, defaults: GenerationParams | None = None, *,
                  api_base: str | None = None, api_key: str | None = None, extra: dict[str, Any] | None = None,
                  cache: ResponseCache | None = None, max_retries: int = 3, timeout: float | None = None,
-                 local_options: dict[str, Any] | None = None, mock: MockScript | None = None) -> None:
+                 local_options: dict[str, Any] | None = None, mock: MockScript | None = None,
+                 deployments: list[Deployment] | None = None, routing: Routing | None = None) -> None:
         reserved = sorted(set(extra or {}) & set(_RESERVED_PARAMS))
         if reserved:
             raise ConfigError(f"model '{name}': params {reserved} are set by r2d-sdk itself",
@@ -118,6 +124,11 @@ class Model:
 
             mock = MockScript()
         self.mock = mock
+        self.deployments = list(deployments or [])
+        for deployment in self.deployments:
+            register_secret(deployment.api_key)
+        self.routing = routing or Routing()
+        self._router: Any = None  # built on the first call: LiteLLM loads only when a call is made
 
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, model_id={self.model_id!r})"
@@ -206,7 +217,7 @@ class Model:
             message = redact(f"{kind}: {error}")
             record(CallRecord(self.name, self.model_id, [dict(m) for m in messages], dict(params_dict(params)),
                               None, current_stage(), latency_ms=(time.perf_counter() - started) * 1000,
-                              retries=attempts - 1, error=message))
+                              retries=attempts - 1, error=message, deployment=failed_at(error)))
             tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
             # `from None`: the provider's own exception (unredacted) must not reach a printed traceback.
             raise ModelCallError(f"model '{self.name}' call failed after {tries}: {message}",
@@ -272,7 +283,8 @@ class Model:
         started, retries, pieces = time.perf_counter(), 0, []
         end = StreamEnd()
         while True:
-            source = litellm_stream(import_litellm(), self.model_id, messages, self._litellm_kwargs(params))
+            client, model = self._client()
+            source = litellm_stream(client, model, messages, self._litellm_kwargs(params))
             try:
                 async for item in _first_within(source, self.timeout):
                     if isinstance(item, StreamEnd):
@@ -316,9 +328,9 @@ class Model:
 
     async def _call_litellm(self, messages: list[Message], params: GenerationParams,
                             top_logprobs: int | None = None) -> ModelOutput:
-        litellm = import_litellm()
         kwargs = self._litellm_kwargs(params, top_logprobs)
-        response = await litellm.acompletion(model=self.model_id, messages=list(messages), **kwargs)
+        client, model = self._client()
+        response = await client.acompletion(model=model, messages=list(messages), **kwargs)
         choice = response.choices[0]
         usage = getattr(response, "usage", None)
         return ModelOutput(
@@ -328,7 +340,17 @@ class Model:
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             finish_reason=choice.finish_reason,
             top_logprobs=_top_logprobs(choice) if top_logprobs else None,
+            deployment=served_by(response) if self.deployments else None,
         )
+
+    def _client(self) -> tuple[Any, str]:
+        """What takes the call and under which model name: LiteLLM itself, or this model's
+        Router (one per model, built on first use) when it has several deployments."""
+        if not self.deployments:
+            return import_litellm(), self.model_id
+        if self._router is None:
+            self._router = build_router(self.name, self.deployments, self.routing, self._api_key, self.timeout)
+        return self._router, self.name
 
     def _litellm_kwargs(self, params: GenerationParams, top_logprobs: int | None = None) -> dict[str, Any]:
         """The LiteLLM keyword arguments of one call (a plain or a streamed one)."""
@@ -352,7 +374,7 @@ class Model:
             kwargs["repetition_penalty"] = params.repetition_penalty
         if self.api_base:
             kwargs["api_base"] = self.api_base
-        if self._api_key:
+        if self._api_key and not self.deployments:  # a Router gives each deployment its own key
             kwargs["api_key"] = self._api_key
         if top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=top_logprobs)
@@ -369,7 +391,7 @@ class Model:
             self.name, self.model_id, [dict(m) for m in messages], dict(params_dict(params)), output.text,
             current_stage(), finish_reason=output.finish_reason, prompt_tokens=output.prompt_tokens,
             completion_tokens=output.completion_tokens, latency_ms=0.0 if cache_hit else output.latency_ms,
-            cache_hit=cache_hit, retries=output.retries,
+            cache_hit=cache_hit, retries=output.retries, deployment=None if cache_hit else output.deployment,
         ))
 
 

@@ -22,9 +22,10 @@ from tenacity import (
 )
 
 # LiteLLM's names for failures worth another try: the provider was busy, the connection
-# dropped, the server erred. An authentication or bad-request error fails at once.
+# dropped, the server erred, or (a model with deployments) the Router has every deployment
+# cooled down for now. An authentication or bad-request error fails at once.
 TRANSIENT = frozenset({"RateLimitError", "APIConnectionError", "Timeout", "ServiceUnavailableError",
-                       "InternalServerError", "APIError"})
+                       "InternalServerError", "APIError", "RouterRateLimitError"})
 
 # A provider asking for a longer pause than this is out of quota, not briefly busy: wait the
 # cap, try once more, and let the call fail (a resumed run retries it later) rather than hold
@@ -61,7 +62,11 @@ def _response_headers(error: BaseException) -> Mapping[str, Any]:
 
 def retry_after_seconds(error: BaseException, now: float | None = None) -> float | None:
     """How long the provider asked the caller to wait (`retry-after-ms`, or `Retry-After` in
-    seconds or as an HTTP date), or None when it did not say."""
+    seconds or as an HTTP date), or None when it did not say. For a Router with every
+    deployment cooled down: its cooldown, the longest any of them can still be out."""
+    if type(error).__name__ == "RouterRateLimitError":
+        cooldown = getattr(error, "cooldown_time", None)
+        return max(0.0, float(cooldown)) if isinstance(cooldown, int | float) else None
     headers = _response_headers(error)
     try:
         if headers.get("retry-after-ms") is not None:

@@ -18,7 +18,9 @@ from r2d_sdk._generation import (
     TopP,
 )
 from r2d_sdk._strict import StrictModel as _Strict
+from r2d_sdk.recipe._deployments import DeploymentSpec, RoutingSpec
 from r2d_sdk.recipe._distill import DistillSpec
+from r2d_sdk.recipe._executor import ExecutorSpec
 from r2d_sdk.recipe._names import Name, check_database
 from r2d_sdk.recipe._serve import ServeSection
 from r2d_sdk.recipe._train import TrainSection
@@ -70,6 +72,10 @@ class ModelSpec(_Strict):
     adapter: str | None = None
     # Mock models only.
     mock: MockSpec | None = Field(None, description="the script of a mock/<name> model")
+    # API models only: several endpoints behind LiteLLM's Router (docs/scale.md).
+    deployments: list[DeploymentSpec] | None = Field(None, min_length=1,
+                                                     description="endpoints serving this model")
+    routing: RoutingSpec | None = Field(None, description="how the Router picks among `deployments`")
 
     @field_validator("generation")
     @classmethod
@@ -82,6 +88,31 @@ class ModelSpec(_Strict):
         if self.mock is not None and not self.model.startswith("mock/"):
             raise ValueError(f"mock: applies to mock/<name> models only, not {self.model}")
         return self
+
+    @model_validator(mode="after")
+    def _deployments_make_sense(self) -> ModelSpec:
+        if self.routing is not None and self.deployments is None:
+            raise ValueError("routing: applies to a model with `deployments:`; list them, or drop `routing`")
+        if self.deployments is None:
+            return self
+        for index, spec in enumerate(self.deployments):
+            model = spec.model or self.model
+            if model.startswith(("local/", "mock/")):
+                raise ValueError(f"deployments[{index}]: {model} runs in this process, it has no deployments; "
+                                 "list API endpoints (e.g. hosted_vllm/... with api_base), or drop `deployments`")
+        if self.api_base is not None:
+            raise ValueError("api_base: a model with `deployments:` gives each deployment its own api_base")
+        if all(spec.fallback for spec in self.deployments):
+            raise ValueError("deployments: every one is `fallback: true`; at least one must serve first")
+        names = self.deployment_names()
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"deployments: {duplicates} name more than one deployment; give each a distinct `name`")
+        return self
+
+    def deployment_names(self) -> list[str]:
+        """What `model_calls.deployment` records for each deployment: its name, api_base or model."""
+        return [spec.name or spec.api_base or spec.model or self.model for spec in self.deployments or []]
 
     def local_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"batch_size": self.batch_size, "chat_template": self.chat_template}
@@ -181,6 +212,7 @@ class Recipe(_Strict):
     metrics: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="asr")])
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     concurrency: int = Field(32, gt=0, le=4096)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="in this process, or `ray:`")
     seed: Seed = 0
     database: str | None = Field(None, description="SQLAlchemy URL or SQLite path")
     train: TrainSection | None = Field(None, description="R2D training runs for `r2d-sdk train` (docs/r2d.md)")

@@ -20,6 +20,7 @@ from r2d_sdk._registry import create, lookup, validate_config
 from r2d_sdk._types import Behavior
 from r2d_sdk.models import Model, build_models
 from r2d_sdk.recipe import DatasetSpec, LoadedRecipe
+from r2d_sdk.run._executors import check_executor
 
 if TYPE_CHECKING:
     from r2d_sdk.store import Store
@@ -130,6 +131,7 @@ def check_components(loaded: LoadedRecipe) -> None:
     """The part of the build that reads no data: plugin names, their arguments, model settings."""
     try:
         validate_components(loaded.recipe)
+        check_executor(loaded.recipe)
         build_models(loaded.recipe)
     except ConfigError as error:
         raise ConfigError(f"{loaded.path or '<recipe>'}: {error.message}", error.fix) from None
@@ -167,6 +169,7 @@ def _build(loaded: LoadedRecipe) -> Grid:
     recipe = loaded.recipe
     validate_components(recipe)
     _check_local_folders(recipe)
+    check_executor(recipe)
     models = build_models(recipe)  # the response cache is attached with the store (Grid.attach)
     context = Context(models=models, seed=recipe.seed, generation=recipe.generation.params())
     items = {spec.key: load_items(spec, context, f"datasets[{i}]") for i, spec in enumerate(recipe.datasets)}

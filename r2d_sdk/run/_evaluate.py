@@ -45,8 +45,15 @@ def load_any(recipe: RecipeSource) -> LoadedRecipe:
     return parse_recipe(recipe, "<recipe text>")
 
 
-def apply_overrides(loaded: LoadedRecipe, limit: int | None = None, concurrency: int | None = None) -> LoadedRecipe:
-    """`--limit N` (the first N items of each dataset) and `--concurrency`, on the loaded recipe."""
+def apply_overrides(loaded: LoadedRecipe, limit: int | None = None, concurrency: int | None = None,
+                    ray: str | None = None) -> LoadedRecipe:
+    """`--limit N` (the first N items of each dataset), `--concurrency` and `--ray [ADDRESS]`
+    (`ray=""`: the recipe's Ray settings, else a local Ray), on the loaded recipe."""
+    if ray is not None:
+        from r2d_sdk.recipe import RaySpec
+
+        ray_spec = loaded.recipe.executor.ray or RaySpec()
+        loaded.recipe.executor.ray = ray_spec.model_copy(update={"address": ray}) if ray else ray_spec
     if limit is not None:
         for spec in loaded.recipe.datasets:
             spec.limit = min(spec.limit or limit, limit)

@@ -8,7 +8,7 @@ import shlex
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from r2d_sdk._calls import CallRecord, collect, orphan_sink, stage
 from r2d_sdk._components import Attack, Defense
@@ -16,6 +16,8 @@ from r2d_sdk._errors import R2DError
 from r2d_sdk._types import AttackPrompt, Behavior, DefenseResult, Judgment, Message
 from r2d_sdk.recipe import LoadedRecipe
 from r2d_sdk.run._build import Grid
+from r2d_sdk.run._executor_choice import executor_for
+from r2d_sdk.run._executors import Executor, Work
 from r2d_sdk.run._metrics import compute_metrics
 from r2d_sdk.run._resume import RunOptions, resume_command, run_to_resume
 from r2d_sdk.store import Heartbeat, SampleRecord, Store
@@ -111,11 +113,16 @@ class _Writer:
 
     store: Store
     run_id: str
+    heartbeat: Heartbeat | None = None
     buffer: list[SampleRecord] = field(default_factory=list)
     orphans: list[CallRecord] = field(default_factory=list)
     last_flush: float = field(default_factory=time.monotonic)
 
     def add(self, record: SampleRecord) -> None:
+        # Whatever executor produced it: another process runs this run now, writing on would
+        # duplicate its cells.
+        if self.heartbeat is not None and self.heartbeat.lost:
+            raise R2DError(self.heartbeat.lost, fix=f"`r2d-sdk runs show {self.run_id}` shows who runs it now")
         self.buffer.append(record)
         if len(self.buffer) >= FLUSH_ROWS or time.monotonic() - self.last_flush > FLUSH_SECONDS:
             self.flush()
@@ -149,7 +156,13 @@ async def _judge_all(grid: Grid, item: Behavior, prompt: str, response: str) -> 
     return list(await asyncio.gather(*(one(label) for label in grid.judges)))
 
 
-async def _run_unit(grid: Grid, unit: _Unit, done: set[tuple[Any, ...]], writer: _Writer) -> int:
+class SampleSink(Protocol):
+    """Where `_run_unit` puts each finished cell: the writer here, a list on a Ray worker."""
+
+    def add(self, record: SampleRecord) -> None: ...
+
+
+async def _run_unit(grid: Grid, unit: _Unit, done: set[tuple[Any, ...]], writer: SampleSink) -> int:
     """Attack one item, answer each prompt through the defense, judge, record. Returns cells written."""
     attack: Attack = grid.attacks[unit.attack]
     defense = grid.defenses[(unit.model, unit.defense)]
@@ -220,8 +233,10 @@ def _attack_applies(recipe: Any, unit: _Unit) -> bool:
 
 
 async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | None = None,
-                  progress: Any = None, options: RunOptions | None = None) -> RunResult:
-    """Run (or resume) a built grid against a store. `progress` gets (advance, total) callbacks.
+                  progress: Any = None, options: RunOptions | None = None,
+                  executor: Executor | None = None) -> RunResult:
+    """Run (or resume) a built grid against a store. `progress` gets (advance, total) callbacks;
+    `executor` runs the cells (default: the one the recipe's `executor:` names).
 
     `grid` comes from `build_grid(loaded)`: the recipe is validated and built once, before the
     store is opened, so a bad recipe writes nothing. `options` are the overrides the grid was
@@ -250,7 +265,7 @@ async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | 
     grid.attach(store, run_id)
     with Heartbeat(store, run_id) as heartbeat:
         done = store.done_cells(run_id)
-        status = await _walk(grid, recipe, store, run_id, done, heartbeat, progress)
+        status = await _walk(loaded, grid, store, run_id, done, heartbeat, progress, executor)
     if not store.finish_run(run_id, status):
         raise R2DError(heartbeat.lost or f"run {run_id} was taken over by another process while this one ran it",
                        fix=f"`r2d-sdk runs show {run_id}` shows who runs it now")
@@ -269,45 +284,21 @@ async def execute(loaded: LoadedRecipe, grid: Grid, store: Store, resume: str | 
     return result
 
 
-async def _walk(grid: Grid, recipe: Any, store: Store, run_id: str, done: set[tuple[Any, ...]],
-                heartbeat: Heartbeat, progress: Any) -> str:
-    """Every unit of the grid not done yet, by `recipe.concurrency` workers; returns the status
+async def _walk(loaded: LoadedRecipe, grid: Grid, store: Store, run_id: str, done: set[tuple[Any, ...]],
+                heartbeat: Heartbeat, progress: Any, executor: Executor | None) -> str:
+    """Every unit of the grid not done yet, by the recipe's executor; returns the status
     (completed or interrupted). Metrics are recomputed from the stored rows at the end."""
-    writer = _Writer(store, run_id)
+    recipe = loaded.recipe
+    writer = _Writer(store, run_id, heartbeat)
     units = [unit for unit in _ordered_units(grid) if _attack_applies(recipe, unit)]
     if progress is not None:
         progress(0, len(units))
-    queue: asyncio.Queue[_Unit] = asyncio.Queue()
-    for unit in units:
-        queue.put_nowait(unit)
-
-    async def worker() -> None:
-        while True:
-            if heartbeat.lost:  # another process runs this run now: writing on would duplicate its cells
-                raise R2DError(heartbeat.lost, fix=f"`r2d-sdk runs show {run_id}` shows who runs it now")
-            try:
-                unit = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            try:
-                await _run_unit(grid, unit, done, writer)
-            except KeyboardInterrupt:  # raised inside a task it would escape the event loop
-                raise asyncio.CancelledError() from None
-            if progress is not None:
-                progress(1, len(units))
-
+    work = Work(loaded, grid, run_id, units, done, writer, progress, store.url, _run_unit)
     status = "completed"
     with orphan_sink(writer.orphans.append):  # this run's calls outside a sample (setup, calibration)
         try:
             try:
-                with stage("setup"):
-                    await asyncio.gather(*(defense.setup() for defense in grid.defenses.values()))
-                workers = [asyncio.create_task(worker()) for _ in range(min(recipe.concurrency, max(1, len(units))))]
-                try:
-                    await asyncio.gather(*workers)
-                finally:
-                    for task in workers:
-                        task.cancel()
+                await (executor or executor_for(recipe)).run(work)  # in this process, or on Ray
             except (asyncio.CancelledError, KeyboardInterrupt):
                 status = "interrupted"
             # Inside the try: the last batch can be refused too, and the run must then say it failed.

@@ -65,7 +65,8 @@ def call_row(call: CallRecord, run_id: str | None, sample_id: int | None,
         "model": call.model, "model_id": call.model_id, "messages_json": call.messages, "params_json": call.params,
         "response": call.response, "finish_reason": call.finish_reason, "prompt_tokens": call.prompt_tokens,
         "completion_tokens": call.completion_tokens, "latency_ms": call.latency_ms, "cache_hit": call.cache_hit,
-        "retries": call.retries, "error": redact(call.error), "created_at": call.created_at,
+        "retries": call.retries, "error": redact(call.error), "deployment": call.deployment,
+        "created_at": call.created_at,
     }
 
 

@@ -153,6 +153,8 @@ class ModelCall(Base):
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     retries: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # Which of the model's deployments (LiteLLM Router) served the call; null without deployments.
+    deployment: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

@@ -64,6 +64,24 @@ def step_plan(n_examples: int, spec: TrainSpec, world: int, rank: int, epoch: in
     return [mine[i:i + accumulation] for i in range(0, len(mine), accumulation)]
 
 
+# accelerate's distributed types the trainer runs under: one process, or data parallel (DDP) on
+# GPUs or CPUs. Sharded training (FSDP, DeepSpeed ZeRO) needs the optimizer prepared with the
+# model, a gathered state dict to export, and held-out generation on every rank; not done yet.
+DATA_PARALLEL = {"NO", "MULTI_GPU", "MULTI_CPU", "MULTI_XPU", "MULTI_NPU", "MULTI_MLU", "MULTI_SDAA", "MULTI_MUSA",
+                 "MULTI_HPU"}
+
+
+def require_data_parallel(distributed_type: str) -> None:
+    """Refuse an accelerate setting the trainer would run wrongly (FSDP, DeepSpeed, Megatron)."""
+    name = distributed_type.rsplit(".", 1)[-1]
+    if name not in DATA_PARALLEL:
+        from r2d_sdk._errors import ConfigError
+
+        raise ConfigError(f"accelerate is set to {name}: the R2D trainer runs in one process or data-parallel "
+                          "(DDP) only", fix="launch with recipes/accelerate/ddp.yaml (docs/scale.md, "
+                                            "\"Training on several GPUs\", says what fits)")
+
+
 class R2DTrainer:
     """Train one `TrainSpec` on trajectories; checkpoints go under `output_dir`.
 
@@ -92,6 +110,7 @@ class R2DTrainer:
         # (gloo) instead of each silently training alone.
         self.accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no",
                                        cpu=not torch.cuda.is_available())
+        require_data_parallel(str(self.accelerator.distributed_type))
         set_seed(spec.seed)
         lora_bf16 = self.bf16 and spec.finetune == "lora"  # a frozen base may sit in bf16
         model, self.tokenizer = load_base(base_ref, lora_bf16)

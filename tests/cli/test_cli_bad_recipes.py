@@ -84,6 +84,20 @@ BAD = [
     ("database of an unsupported kind", lambda t: t + "database: mysql://me@localhost/results\n",
      ["database: names a 'mysql' database"]),
     ("empty database", lambda t: t + "database: ''\n", ["database: is empty"]),
+    ("deployments of a local model", lambda t: t.replace("    max_retries: 0\n", "    max_retries: 0\n"
+                                                          "    deployments: [{model: local/smollm2}]\n"),
+     ["models.target", "local/smollm2 runs in this process", "hosted_vllm"]),
+    ("routing without deployments", lambda t: t.replace("    max_retries: 0\n", "    max_retries: 0\n"
+                                                         "    routing: {strategy: least-busy}\n"),
+     ["models.target", "routing: applies to a model with `deployments:`"]),
+    ("unknown routing strategy", lambda t: t.replace("    max_retries: 0\n", "    max_retries: 0\n"
+                                                      "    deployments: [{api_base: 'http://a:1/v1'}]\n"
+                                                      "    routing: {strategy: round-robin}\n"),
+     ["models.target.routing.strategy", "round-robin", "least-busy"]),
+    ("two deployments of one name", lambda t: t.replace("    max_retries: 0\n", "    max_retries: 0\n"
+                                                         "    deployments: [{api_base: 'http://a:1/v1'}, "
+                                                         "{api_base: 'http://a:1/v1'}]\n"),
+     ["models.target", "name more than one deployment", "distinct `name`"]),
 ]
 
 # A "billion laughs" cut to 9**6 leaves, so that code without the alias budget finishes (and fails) too.

@@ -8,13 +8,24 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from r2d_sdk.recipe import ComponentSpec, DatasetSpec, GenerationSpec, ModelSpec, Recipe, parse_recipe
+from r2d_sdk.recipe import (
+    ComponentSpec,
+    DatasetSpec,
+    DeploymentSpec,
+    GenerationSpec,
+    ModelSpec,
+    RaySpec,
+    Recipe,
+    RoutingSpec,
+    parse_recipe,
+)
 from r2d_sdk.run import check_components
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 
 
-@pytest.mark.parametrize("model", [Recipe, ModelSpec, DatasetSpec, GenerationSpec, ComponentSpec],
+@pytest.mark.parametrize("model", [Recipe, ModelSpec, DatasetSpec, GenerationSpec, ComponentSpec, DeploymentSpec,
+                                   RoutingSpec, RaySpec],
                          ids=lambda m: m.__name__)
 def test_every_field_is_documented(model: type[BaseModel]) -> None:
     text = DOC.read_text()
@@ -47,3 +58,14 @@ def test_the_database_precedence_is_documented_as_implemented(monkeypatch: pytes
     monkeypatch.delenv("R2D_DATABASE_URL")
     assert database_url(None, "recipe.db") == f"sqlite:///{tmp_path / 'recipe.db'}"
     assert database_url(None, None) == f"sqlite:///{tmp_path / 'r2d-results.db'}"
+
+
+def test_the_scale_example_recipe_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray", reason="its executor is Ray: pip install 'r2d-sdk[distributed]'")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-a-real-key")
+    text = (DOC.parent / "scale.md").read_text()
+    example = text.split("### The recipe", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    loaded = parse_recipe(example, "docs/scale.md example")
+    target = loaded.recipe.models["target"]
+    assert target.deployment_names() == ["gpu-1", "gpu-2"] and loaded.recipe.executor.ray is not None
+    check_components(loaded)

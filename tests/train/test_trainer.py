@@ -28,6 +28,7 @@ def trajectory(i: int) -> Trajectory:
 
 
 DATA = [trajectory(i) for i in range(24)]
+DDP_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "accelerate" / "ddp.yaml"
 TRAIN, HELDOUT = split_heldout(DATA, 0.25, seed=0)
 
 
@@ -120,7 +121,7 @@ def test_lora_trains_adapters_and_merges_on_export(tiny_model_dir: Path, tmp_pat
                                    atol=tolerance)
 
 
-def test_cli_train_under_accelerate_with_two_cpu_processes(tiny_model_dir: Path, tmp_path: Path) -> None:
+def _tiny_train_recipe(tiny_model_dir: Path, tmp_path: Path) -> Path:
     write_jsonl(DATA, tmp_path / "data.jsonl")
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"""
@@ -139,16 +140,19 @@ train:
   runs:
     - name: r2d
 """)
-    db = tmp_path / "results.db"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    # `--cpu` makes accelerate use its single-process launcher; on a machine without GPUs,
-    # `--multi_gpu` starts torchrun workers and Accelerator(cpu=True) runs them as MULTI_CPU.
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "r2d_sdk.cli",
-                "train", str(recipe), "--db", str(db), "--quiet"]
-    done = subprocess.run(launcher, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "r2d: completed" in done.stdout
+    return recipe
+
+
+def _launcher(recipe: Path, db: Path, *machine: str) -> list[str]:
+    # The shipped DDP config (MULTI_GPU, as on a GPU machine), with two processes in all. `--cpu` would
+    # make accelerate use its single-process launcher; on a machine without GPUs MULTI_GPU starts
+    # torchrun workers and Accelerator(cpu=True) runs them as MULTI_CPU over gloo.
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(DDP_CONFIG),
+            "--num_processes", "2", *machine, "--mixed_precision", "no", "-m", "r2d_sdk.cli",
+            "train", str(recipe), "--db", str(db), "--quiet"]
+
+
+def _check_one_training_run_of_two_processes(db: Path) -> None:
     from r2d_sdk.store import Store, TrainingRuns
 
     runs = TrainingRuns(Store(f"sqlite:///{db}"))
@@ -158,6 +162,59 @@ train:
     steps = runs.steps(row.id, "train")
     assert [s.step for s in steps] == [1, 2] and all(s.ce and s.cpo is not None for s in steps)
     assert row.metrics_json["pivot_acc"] is not None and row.metrics_json["num_processes"] == 2
+
+
+def test_cli_train_under_accelerate_with_two_cpu_processes(tiny_model_dir: Path, tmp_path: Path) -> None:
+    recipe = _tiny_train_recipe(tiny_model_dir, tmp_path)
+    db = tmp_path / "results.db"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(_launcher(recipe, db), capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "r2d: completed" in done.stdout
+    _check_one_training_run_of_two_processes(db)
+
+
+def test_cli_train_on_two_machines_of_one_process_each(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # Multi-node as docs/scale.md runs it (--num_machines 2, --machine_rank R, --main_process_ip),
+    # here both "machines" on 127.0.0.1 sharing the folder, as nodes share a filesystem.
+    import socket
+
+    recipe = _tiny_train_recipe(tiny_model_dir, tmp_path)
+    db = tmp_path / "results.db"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    nodes = [subprocess.Popen(_launcher(recipe, db, "--num_machines", "2", "--machine_rank", str(rank),
+                                        "--main_process_ip", "127.0.0.1", "--main_process_port", port),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=240) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], [err[-3000:] for _, err in outputs]
+    assert "r2d: completed" in outputs[0][0]  # the main process reports (and writes) once
+    _check_one_training_run_of_two_processes(db)
+
+
+def test_the_shipped_ddp_config_is_data_parallel_on_gpus() -> None:
+    import yaml
+
+    config = yaml.safe_load(DDP_CONFIG.read_text())
+    assert config["distributed_type"] == "MULTI_GPU" and config["use_cpu"] is False
+    assert config["mixed_precision"] == "bf16" and config["num_machines"] == 1
+
+
+@pytest.mark.parametrize("kind", ["FSDP", "DEEPSPEED", "MEGATRON_LM"])
+def test_sharded_training_is_refused_with_the_config_that_works(kind: str) -> None:
+    from accelerate.utils import DistributedType
+
+    from r2d_sdk import ConfigError
+    from r2d_sdk.train._trainer import require_data_parallel
+
+    with pytest.raises(ConfigError, match=f"accelerate is set to {kind}") as raised:
+        require_data_parallel(str(DistributedType[kind]))
+    assert "recipes/accelerate/ddp.yaml" in (raised.value.fix or "")
+    for fine in ("NO", "MULTI_GPU", "MULTI_CPU"):
+        require_data_parallel(str(DistributedType[fine]))
 
 
 def test_train_layers_freezes_the_lower_layers(tiny_model_dir: Path, tmp_path: Path) -> None:
