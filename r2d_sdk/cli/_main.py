@@ -175,6 +175,11 @@ from r2d_sdk.cli._distill import distill as distill_command  # noqa: E402  (R2D 
 
 cli.add_command(distill_command)
 
+from r2d_sdk.cli._report import compare_command, report_command  # noqa: E402  (HTML/Markdown report, compare)
+
+cli.add_command(report_command)
+cli.add_command(compare_command)
+
 
 def main() -> None:
     """Console-script entry point."""
