@@ -20,13 +20,13 @@ INSTALL = "pip install 'altair==6.3.0' 'vl-convert-python==1.9.0.post1'"
 
 
 def require_charts() -> None:
-    """Fail with the install command when the chart libraries are missing."""
-    try:
-        import altair  # noqa: F401
-        import vl_convert  # noqa: F401
-    except ImportError as error:
-        raise ConfigError(f"the report needs Altair and vl-convert ({error.name} is not installed)",
-                          fix=INSTALL) from error
+    """Fail with the install command when the chart libraries are missing (without importing them)."""
+    from importlib.util import find_spec
+
+    missing = [name for name in ("altair", "vl_convert", "jinja2") if find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"the report needs Altair, vl-convert and Jinja2 ({', '.join(missing)} not installed)",
+                          fix=INSTALL + " jinja2")
 
 
 def vega_lite_version() -> str:
@@ -43,14 +43,14 @@ def javascript_bundle() -> str:
     require_charts()
     from importlib.metadata import version as installed
 
-    import vl_convert
-
     version = vega_lite_version()
     path = cache_dir() / "report" / f"vega-bundle-vlc{installed('vl-convert-python')}-vl{version}.js"
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
         pass
+    import vl_convert
+
     # Inlined in a <script> element: a literal "</script" inside it would end the element early.
     made: str = vl_convert.javascript_bundle(vl_version=version)  # type: ignore[call-arg]
     bundle = made.replace("</script", "<\\/script")

@@ -91,6 +91,9 @@ QUERIES: dict[str, str | dict[str, str]] = {
     "training_curve": """
         SELECT training_run_id, split, step, loss, ce, cpo, pivot_acc
         FROM training_steps WHERE training_run_id IN :training_run_ids ORDER BY training_run_id, split, step""",
+    # One answered sample of a defense: whether the defense records pivots at all.
+    "defense_first_info": "SELECT defense_info_json FROM samples WHERE run_id = :run_id AND defense = :defense "
+                          "AND status = 'ok' LIMIT 1",
     # Pivot statistics of the answers, for defenses that record pivots (r2d, r2d-prompt).
     "pivot_stats": {
         "sqlite": """
@@ -100,7 +103,8 @@ QUERIES: dict[str, str | dict[str, str]] = {
                    SUM(CASE WHEN json_extract(defense_info_json, '$.reasoning_closed') THEN 1 ELSE 0 END)
                        AS reasoning_closed
             FROM samples
-            WHERE run_id = :run_id AND status = 'ok' AND json_type(defense_info_json, '$.pivots') = 'array'
+            WHERE run_id = :run_id AND defense IN :defenses AND status = 'ok'
+              AND json_type(defense_info_json, '$.pivots') = 'array'
             GROUP BY model, defense, dataset, item_label, first_pivot""",
         "postgresql": """
             SELECT model, defense, dataset, item_label, COUNT(*) AS n,
@@ -109,7 +113,8 @@ QUERIES: dict[str, str | dict[str, str]] = {
                    SUM(CASE WHEN defense_info_json ->> 'reasoning_closed' = 'true' THEN 1 ELSE 0 END)
                        AS reasoning_closed
             FROM samples
-            WHERE run_id = :run_id AND status = 'ok' AND json_typeof(defense_info_json -> 'pivots') = 'array'
+            WHERE run_id = :run_id AND defense IN :defenses AND status = 'ok'
+              AND json_typeof(defense_info_json -> 'pivots') = 'array'
             GROUP BY model, defense, dataset, item_label, defense_info_json -> 'pivots' ->> 0""",
     },
     # The sample browser's items: per dataset, the first items (in id order) up to a share of the cap.

@@ -93,6 +93,22 @@ def browser(store: Any, run_id: str, total: int, cap: int, chars: int) -> Browse
     return Browser(samples, total, cap, chars)
 
 
+def pivot_stats(store: Any, run_id: str, defenses: list[str]) -> list[dict[str, Any]]:
+    """Pivot statistics of the defenses that record pivots (judged by one answered sample each, so the
+    JSON of the other defenses' samples is never parsed)."""
+    recording = []
+    for defense in defenses:
+        first = named_query(store, "defense_first_info", run_id=run_id, defense=defense)
+        info = first[0]["defense_info_json"] if first else None
+        if isinstance(info, str):  # a driver that hands JSON back as text
+            import json
+
+            info = json.loads(info)
+        if isinstance(info, dict) and "pivots" in info:
+            recording.append(defense)
+    return named_query(store, "pivot_stats", run_id=run_id, defenses=recording) if recording else []
+
+
 def collect(store: Any, run_id: str, max_samples: int = 1000, chars: int = 600) -> RunReport:
     """Read one run's report from the store (a run id or 'latest')."""
     run = store.get_run(run_id)
@@ -109,6 +125,6 @@ def collect(store: Any, run_id: str, max_samples: int = 1000, chars: int = 600) 
         refusal_cells=grid(verdicts, "refused"), tradeoff=tradeoff(verdicts), categories=by_category(verdicts),
         agreement=agreement(verdicts), calibrated=has_calibrations(store), corrected=corrected_asr(store, run.id),
         costs=defense_costs(store, run.id), training=training, curves=curves,
-        pivots=named_query(store, "pivot_stats", run_id=run.id),
+        pivots=pivot_stats(store, run.id, verdicts.values("defense")),
         browser=browser(store, run.id, sum(verdicts.sample_status().values()), max_samples, chars),
         versions=versions)

@@ -94,7 +94,7 @@ def test_bad_input_is_one_error_with_its_fix(runs: tuple[str, str, str], tmp_pat
     db = runs[0]
     code, out, err = _invoke(*[a.replace("{tmp}", str(tmp_path)) for a in args], "--db", db)
     assert code != 0 and "Traceback" not in err + out
-    assert f"error: " in err and message in err and f"  fix: " in err and fix in err
+    assert "error: " in err and message in err and "  fix: " in err and fix in err
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 

@@ -6,8 +6,9 @@ import pytest
 from report_records import RS, XS, fill
 
 from r2d_sdk._stats import newcombe_interval
-from r2d_sdk.report import collect, compare_runs, named_query
+from r2d_sdk.report import collect, compare_runs
 from r2d_sdk.report._figures import XSTEST_SAFE, Rate
+from r2d_sdk.report._run_data import pivot_stats
 from r2d_sdk.report._verdicts import run_judges, run_verdicts
 from r2d_sdk.store import Store
 
@@ -114,7 +115,8 @@ def test_pivot_statistics_read_the_defense_info(store: Store) -> None:
     store.write_samples(run, [sample(f"h{i}", "r2d", [(RS, rs(False))], defense_info=info)
                               for i, info in enumerate(infos)]
                         + [sample("h9", "none", [(RS, rs(True))], defense_info={"note": "no pivots here"})])
-    rows = named_query(store, "pivot_stats", run_id=run)
+    rows = pivot_stats(store, run, ["r2d", "none"])
+    assert {r["defense"] for r in rows} == {"r2d"}  # `none` records no pivots: its samples are not read
     by_first = {r["first_pivot"]: (r["defense"], r["n"], r["emitted"], r["reasoning_closed"]) for r in rows}
     assert by_first == {"[SAFE]": ("r2d", 1, 1, 1), "[UNSAFE]": ("r2d", 1, 1, 0), None: ("r2d", 1, 0, 0)}
 
