@@ -10,7 +10,8 @@ with four judges that pass took ~30 s on SQLite through the existing single-colu
 (every judgment fetched from its table row); with these covering indexes it reads index pages
 only (~4 s of CPU on the project's 2-core machine):
 
-- ix_samples_cells: a run's samples in grid order, with their status;
+- ix_samples_cells: a run's samples in grid order, with their status and item (what `compare`
+  matches on);
 - ix_judgments_verdicts: a sample's judgments with the columns a verdict is made of;
 - ix_judgments_run_judge: a run's judges, found by a skip scan instead of reading every judgment.
 """
@@ -26,8 +27,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_samples_cells", "samples",
-                    ["run_id", "model", "dataset", "item_label", "category", "attack", "defense", "status"])
+    op.create_index("ix_samples_cells", "samples", ["run_id", "model", "dataset", "item_label", "category", "attack",
+                                                    "defense", "status", "item_id", "prompt_index"])
     op.create_index("ix_judgments_verdicts", "judgments",
                     ["sample_id", "judge", "status", "jailbroken", "refused", "label"])
     op.create_index("ix_judgments_run_judge", "judgments", ["run_id", "judge"])

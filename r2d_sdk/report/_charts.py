@@ -124,11 +124,17 @@ def tradeoff_chart(points: list[TradeoffPoint], run_labels: dict[str, str], *, x
     series = "run" if len(run_labels) > 1 or not several_models else "model"
     color = alt.Color(f"{series}:N", title=series, legend=alt.Legend(orient="bottom", labelLimit=400))
 
+    # The axes reach the top of every interval bar, not only the points.
+    x_top = max([r["over_high"] for r in rows if r["over_high"] is not None] or [1.0])
+    y_top = max([r["asr_high"] for r in rows if r["asr_high"] is not None] or [1.0])
+
     def x(field: str) -> Any:  # every layer titles its axes alike, so Vega-Lite does not join the titles
-        return alt.X(f"{field}:Q", title=x_title, axis=alt.Axis(format=PERCENT), scale=alt.Scale(domainMin=0))
+        return alt.X(f"{field}:Q", title=x_title, axis=alt.Axis(format=PERCENT),
+                     scale=alt.Scale(domain=[0, x_top], nice=True))
 
     def y(field: str) -> Any:
-        return alt.Y(f"{field}:Q", title=y_title, axis=alt.Axis(format=PERCENT), scale=alt.Scale(domainMin=0))
+        return alt.Y(f"{field}:Q", title=y_title, axis=alt.Axis(format=PERCENT),
+                     scale=alt.Scale(domain=[0, y_top], nice=True))
 
     tooltip = [alt.Tooltip("defense:N"), alt.Tooltip("run:N"), alt.Tooltip("model:N"),
                alt.Tooltip("asr_text:N", title="ASR"), alt.Tooltip("over_text:N", title="over-refusal"),

@@ -175,8 +175,11 @@ def agreement_rows(report: RunReport) -> list[dict[str, str]]:
 
 def compare_section(comparison: Comparison, charts: Charts) -> dict[str, Any]:
     rows, chart_rows = [], []
+    labels_of: dict[str, set[Any]] = {}
     for c in comparison.cells:
-        where = f"{c.dataset} ({c.item_label})" if c.item_label else c.dataset
+        labels_of.setdefault(c.dataset, set()).add(c.item_label)
+    for c in comparison.cells:
+        where = _charts.where(c.dataset, c.item_label, labels_of)
         cell = f"{c.model} · {where} · {c.attack} · {c.defense} · {c.judge} ({c.measure})"
         interval = c.interval
         text = "-" if c.difference is None or interval is None else \

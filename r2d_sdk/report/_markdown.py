@@ -79,12 +79,25 @@ def render_markdown(reports: list[RunReport], image: str | None, comparison: Com
             cells = [c for c in report.asr_cells if (c.model, c.judge) == (model, judge)]
             defenses = list(dict.fromkeys(c.defense for c in cells))
             rows: dict[str, dict[str, str]] = {}
+            labels_of: dict[str, set[Any]] = {}
             for c in cells:
-                where = f"{c.dataset} ({c.item_label})" if c.item_label else c.dataset
+                labels_of.setdefault(c.dataset, set()).add(c.item_label)
+            for c in cells:
+                where = _charts.where(c.dataset, c.item_label, labels_of)
                 rows.setdefault(f"{where} · {c.attack}", {})[c.defense] = f"{c.rate.text(0)} n {c.rate.n}"
             lines += [f"Run {report.run.id}, {model}, judge {judge} (Wilson 95% intervals):", ""]
             lines += _table(["prompts · attack", *defenses], [[k, *(v.get(d, "-") for d in defenses)]
                                                              for k, v in rows.items()]) + [""]
+    for report in reports:
+        if report.categories:
+            defenses = list(dict.fromkeys(c.defense for c in report.categories))
+            by_category: dict[str, dict[str, str]] = {}
+            for rate in report.categories:
+                by_category.setdefault(rate.category, {})[rate.defense] = f"{rate.rate.text(0)} n {rate.rate.n}"
+            lines += [f"## ASR per category, run {report.run.id} (judge {report.categories[0].judge}, attacks pooled)",
+                      ""]
+            lines += _table(["category", *defenses], [[k, *(v.get(d, "-") for d in defenses)]
+                                                      for k, v in sorted(by_category.items())]) + [""]
     lines += ["## Cost per sample", ""]
     for report in reports:
         rows_ = cost_rows(report)

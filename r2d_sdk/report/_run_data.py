@@ -93,17 +93,22 @@ def browser(store: Any, run_id: str, total: int, cap: int, chars: int) -> Browse
     return Browser(samples, total, cap, chars)
 
 
+def json_value(value: Any) -> Any:
+    """A JSON column's value: SQLite hands plain SQL queries the text, PostgreSQL the parsed value."""
+    if isinstance(value, str):
+        import json
+
+        return json.loads(value)
+    return value
+
+
 def pivot_stats(store: Any, run_id: str, defenses: list[str]) -> list[dict[str, Any]]:
     """Pivot statistics of the defenses that record pivots (judged by one answered sample each, so the
     JSON of the other defenses' samples is never parsed)."""
     recording = []
     for defense in defenses:
         first = named_query(store, "defense_first_info", run_id=run_id, defense=defense)
-        info = first[0]["defense_info_json"] if first else None
-        if isinstance(info, str):  # a driver that hands JSON back as text
-            import json
-
-            info = json.loads(info)
+        info = json_value(first[0]["defense_info_json"]) if first else None
         if isinstance(info, dict) and "pivots" in info:
             recording.append(defense)
     return named_query(store, "pivot_stats", run_id=run_id, defenses=recording) if recording else []
@@ -114,7 +119,8 @@ def collect(store: Any, run_id: str, max_samples: int = 1000, chars: int = 600) 
     run = store.get_run(run_id)
     judges = run_judges(store, run.id, recipe_judges(run.recipe_yaml))
     verdicts = run_verdicts(store, run.id, judges)
-    training = named_query(store, "defense_training", run_id=run.id)
+    training = [{**row, "metrics_json": json_value(row["metrics_json"]) or {}}
+                for row in named_query(store, "defense_training", run_id=run.id)]
     ids = sorted({row["training_run_id"] for row in training})
     curves = named_query(store, "training_curve", training_run_ids=ids) if ids else []
     packages = run.packages_json or {}

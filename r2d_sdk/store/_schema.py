@@ -91,7 +91,7 @@ class Sample(Base):
               unique=True),
         # The report's pass over a run's grid reads this index alone (revision 0007).
         Index("ix_samples_cells", "run_id", "model", "dataset", "item_label", "category", "attack", "defense",
-              "status"),
+              "status", "item_id", "prompt_index"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -129,3 +129,35 @@ def test_a_run_without_judgments_still_reports(store: Store) -> None:
     report = collect(store, run)
     assert report.judges == [] and report.verdicts.sample_status() == {"ok": 1}
     assert report.asr_cells == [] and report.tradeoff == [] and report.agreement == []
+
+
+def test_r2d_section_reads_the_training_run_and_its_curve(store: Store) -> None:
+    from report_records import rs, sample
+
+    from r2d_sdk.report._html import Charts, r2d_block
+    from r2d_sdk.store import TrainingRuns
+
+    trainings = TrainingRuns(store)
+    training = trainings.create("r2d", "local/smollm2", {"lambda_cpo": 1.0}, "c" * 64, "d" * 64, "data.jsonl",
+                                n_train=40, n_heldout=4, total_steps=3)
+    trainings.log_steps(training, "train", [{"step": s, "loss": 3.0 - s, "ce": 2.0 - s / 2, "cpo": 1.0 - s / 2}
+                                            for s in (1, 2, 3)])
+    trainings.log_steps(training, "heldout", [{"step": 3, "loss": 1.5, "pivot_acc": 0.9}])
+    trainings.finish(training, "completed", "ckpt", "e" * 64, metrics={"pivot_acc": 0.9, "first_pivot_acc": 0.75})
+    run = store.create_run("r2d", "name: r\n", "r", seed=0)
+    info = {"training_run_id": training, "pivots": ["[UNSAFE]"], "reasoning_closed": True}
+    store.write_samples(run, [sample(f"h{i}", "r2d", [(RS, rs(False))], defense_info=info) for i in range(2)]
+                        + [sample("h0", "none", [(RS, rs(True))])])
+    report = collect(store, run)
+    (row,) = report.training
+    assert (row["defense"], row["training_run_id"], row["name"], row["n_samples"]) == ("r2d", training, "r2d", 2)
+    assert [(c["split"], c["step"]) for c in report.curves] == [("heldout", 3), ("train", 1), ("train", 2),
+                                                               ("train", 3)]
+    block = r2d_block(report, Charts())
+    assert block is not None
+    (shown,) = block["trainings"]
+    assert (shown["steps"], shown["pivot_acc"], shown["first_pivot_acc"], shown["data_hash"]) == \
+           ("3 of 3", "90.0%", "75.0%", "d" * 16)
+    assert shown["chart"] is not None
+    (pivots,) = block["pivots"]
+    assert (pivots["defense"], pivots["n"], pivots["emitted"], pivots["first"]) == ("r2d", 2, "100.0%", "[UNSAFE] 100%")
