@@ -46,27 +46,32 @@ QUERIES: dict[str, str | dict[str, str]] = {
             SELECT (SELECT MIN(judge) FROM judgments WHERE run_id = :run_id AND judge > found.judge)
             FROM found WHERE found.judge IS NOT NULL)
         SELECT judge FROM found WHERE judge IS NOT NULL""",
-    # Every sample of a run counted by grid cell, status and the joint verdict of its judges.
+    # Every sample of a run counted by grid cell, status and the joint verdict of its judges. The
+    # signatures are made in a subquery kept apart from the grouping: SQLite would otherwise evaluate
+    # the correlated subquery twice per sample (once for the sort key, once for the output).
     "run_verdicts": f"""
-        SELECT {_CELL}, s.status, {{signature:s}} AS verdicts, COUNT(*) AS n
-        FROM samples s WHERE s.run_id = :run_id
-        GROUP BY {_CELL}, s.status, verdicts""",
+        SELECT model, dataset, item_label, category, attack, defense, status, verdicts, COUNT(*) AS n
+        FROM (SELECT {_CELL}, s.status, {{signature:s}} AS verdicts
+              FROM samples s WHERE s.run_id = :run_id {{apart}}) per_sample
+        GROUP BY model, dataset, item_label, category, attack, defense, status, verdicts""",
     # Two runs cell by cell: samples of A matched with B's sample of the same cell and item.
     "compare_verdicts": f"""
-        SELECT a.model, a.dataset, a.item_label, a.attack, a.defense,
-               CASE WHEN b.id IS NULL THEN 0 ELSE 1 END AS matched,
-               {{signature:a}} AS verdicts_a, {{signature:b}} AS verdicts_b, COUNT(*) AS n
-        FROM samples a LEFT JOIN samples b ON {_MATCH}
-        WHERE a.run_id = :run_a
-        GROUP BY a.model, a.dataset, a.item_label, a.attack, a.defense, matched, verdicts_a, verdicts_b""",
+        SELECT model, dataset, item_label, attack, defense, matched, verdicts_a, verdicts_b, COUNT(*) AS n
+        FROM (SELECT a.model, a.dataset, a.item_label, a.attack, a.defense,
+                     CASE WHEN b.id IS NULL THEN 0 ELSE 1 END AS matched,
+                     {{signature:a}} AS verdicts_a, {{signature:b}} AS verdicts_b
+              FROM samples a LEFT JOIN samples b ON {_MATCH}
+              WHERE a.run_id = :run_a {{apart}}) pairs
+        GROUP BY model, dataset, item_label, attack, defense, matched, verdicts_a, verdicts_b""",
     # B's samples with no counterpart in A (only read when B has samples A lacks).
     "compare_unmatched_b": """
-        SELECT b.model, b.dataset, b.item_label, b.attack, b.defense, {signature:b} AS verdicts_b, COUNT(*) AS n
-        FROM samples b
-        WHERE b.run_id = :run_b AND NOT EXISTS (SELECT 1 FROM samples a WHERE a.run_id = :run_a AND
-            a.dataset = b.dataset AND a.item_id = b.item_id AND a.model = b.model AND a.attack = b.attack
-            AND a.defense = b.defense AND a.prompt_index = b.prompt_index)
-        GROUP BY b.model, b.dataset, b.item_label, b.attack, b.defense, verdicts_b""",
+        SELECT model, dataset, item_label, attack, defense, verdicts_b, COUNT(*) AS n
+        FROM (SELECT b.model, b.dataset, b.item_label, b.attack, b.defense, {signature:b} AS verdicts_b
+              FROM samples b
+              WHERE b.run_id = :run_b AND NOT EXISTS (SELECT 1 FROM samples a WHERE a.run_id = :run_a AND
+                  a.dataset = b.dataset AND a.item_id = b.item_id AND a.model = b.model AND a.attack = b.attack
+                  AND a.defense = b.defense AND a.prompt_index = b.prompt_index) {apart}) unmatched
+        GROUP BY model, dataset, item_label, attack, defense, verdicts_b""",
     "sample_count": "SELECT COUNT(*) AS n FROM samples WHERE run_id = :run_id",
     # Items whose verdict flipped between A and B, on the question each judge decides.
     "flipped_items": f"""
@@ -143,6 +148,9 @@ QUERIES: dict[str, str | dict[str, str]] = {
 }
 
 _SLOT = re.compile(r"\{signature:(\w+)\}")
+# Keeps a subquery from being merged into the query around it (SQLite does not flatten a subquery
+# with a LIMIT; PostgreSQL's planner keeps one with an OFFSET apart).
+_APART = {"sqlite": "LIMIT -1", "postgresql": "OFFSET 0"}
 
 
 def signature_sql(n_judges: int, sample: str) -> str:
@@ -156,7 +164,9 @@ def query_text(store: Any, name: str, judges: list[str] | None = None) -> str:
     if name not in QUERIES:
         raise ConfigError(f"no report query named '{name}'", fix=f"use one of: {', '.join(sorted(QUERIES))}")
     entry = QUERIES[name]
-    sql = entry[store.engine.dialect.name] if isinstance(entry, dict) else entry
+    dialect = store.engine.dialect.name
+    sql = entry[dialect] if isinstance(entry, dict) else entry
+    sql = sql.replace("{apart}", _APART.get(dialect, ""))
     if _SLOT.search(sql):
         if not judges:  # a run without judgments: every signature is empty
             return _SLOT.sub("NULL", sql)
