@@ -92,6 +92,9 @@ class Sample(Base):
         # The report's pass over a run's grid reads this index alone (revision 0007).
         Index("ix_samples_cells", "run_id", "model", "dataset", "item_label", "category", "attack", "defense",
               "status", "item_id", "prompt_index"),
+        # The `defense_cost` view reads a run's figures from this index alone (revision 0007).
+        Index("ix_samples_cost", "run_id", "status", "model", "defense", "defense_call_count", "defense_tokens",
+              "defense_latency_ms", "blocked", "prompt_tokens", "completion_tokens", "latency_ms"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -129,6 +132,8 @@ class ModelCall(Base):
     """Every model call, cached or not, with its accounting."""
 
     __tablename__ = "model_calls"
+    # The `defense_cost` view's cached share (revision 0007).
+    __table_args__ = (Index("ix_model_calls_stage", "sample_id", "stage", "cache_hit"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
