@@ -159,8 +159,9 @@ def loss_chart(curve: list[dict[str, Any]], title: str) -> Any:
     alt = _alt()
     parts = [{"step": r["step"], "part": part, "value": r[part]} for r in curve if r["split"] == "train"
              for part in ("loss", "ce", "cpo") if r[part] is not None]
+    steps = alt.Axis(format="d", tickMinStep=1)
     losses = alt.Chart(alt.Data(values=parts)).mark_line(point=len(parts) < 60).encode(
-        x=alt.X("step:Q"), y=alt.Y("value:Q", title="loss"), color=alt.Color("part:N", title=None),
+        x=alt.X("step:Q", axis=steps), y=alt.Y("value:Q", title="loss"), color=alt.Color("part:N", title=None),
         tooltip=["step:Q", "part:N", alt.Tooltip("value:Q", format=".4f")]).properties(
         title=title, width=380, height=220)
     heldout = [{"step": r["step"], "pivot_acc": r["pivot_acc"]} for r in curve
@@ -168,7 +169,7 @@ def loss_chart(curve: list[dict[str, Any]], title: str) -> Any:
     if not heldout:
         return losses
     accuracy = alt.Chart(alt.Data(values=heldout)).mark_line(point=True, color="#4c78a8").encode(
-        x=alt.X("step:Q"), y=alt.Y("pivot_acc:Q", title="held-out pivot accuracy", axis=alt.Axis(format=PERCENT),
+        x=alt.X("step:Q", axis=steps), y=alt.Y("pivot_acc:Q", title="held-out pivot accuracy", axis=alt.Axis(format=PERCENT),
                                    scale=alt.Scale(domain=[0, 1])),
         tooltip=["step:Q", alt.Tooltip("pivot_acc:Q", format=".1%")]).properties(width=240, height=220)
     return alt.hconcat(losses, accuracy)
