@@ -23,6 +23,12 @@ $(VENV)/.setup-done: pyproject.toml constraints.txt
 		(apt-get install -y -q wordnet-base >/dev/null 2>&1 || \
 		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wordnet-base >/dev/null 2>&1)) || \
 		echo "note: could not install wordnet-base; synonym-substitution needs WordNet (see docs/defenses.md)"; fi
+	@# Headless Chromium for the report's browser tests (Debian's package; Playwright, a dev dependency,
+	@# drives it and never downloads a browser of its own). Optional: without it those tests skip.
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || \
+		echo "note: could not install chromium; the report's browser tests will skip (docs/report.md)"; fi
 	touch $@
 
 demo: setup
@@ -42,6 +48,7 @@ bench: setup
 	$(BIN)/python bench/bench_cpo_overhead.py
 	$(BIN)/python bench/bench_gateway.py --ttft
 	$(BIN)/python bench/bench_scale.py
+	$(BIN)/python bench/bench_report.py
 	$(BIN)/pip install -q -c constraints.txt trl
 	$(BIN)/python bench/bench_train_vs_trl.py
 

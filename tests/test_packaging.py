@@ -15,7 +15,8 @@ def test_import_and_help_do_not_load_heavy_libraries() -> None:
             "from click.testing import CliRunner\n"
             "result = CliRunner().invoke(r2d_sdk.cli.cli, ['--help'])\n"
             "assert result.exit_code == 0, result.output\n"
-            "print(sorted(m for m in ('torch', 'transformers', 'litellm', 'peft', 'sqlalchemy', 'rich', 'fastapi', 'ray')"
+            "print(sorted(m for m in ('torch', 'transformers', 'litellm', 'peft', 'sqlalchemy', 'rich', 'fastapi', 'ray',"
+            " 'altair', 'vl_convert', 'jinja2')"
             " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
@@ -29,7 +30,7 @@ def test_wheel_contains_plugins_migrations_and_data(tmp_path: Path) -> None:
     for required in ("r2d_plugins/__init__.py", "r2d_plugins/attacks/direct.py", "r2d_plugins/defenses/none.py",
                      "r2d_plugins/templates/screenplay-scene.txt", "r2d_migrations/env.py",
                      "r2d_migrations/script.py.mako", "r2d_migrations/versions/0001_initial.py",
-                     "r2d_sdk/trajectories/seed/prompts.jsonl"):
+                     "r2d_sdk/trajectories/seed/prompts.jsonl", "r2d_sdk/report/templates/report.html.j2"):
         assert required in names, f"{required} missing from {wheel.name}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -202,6 +202,10 @@ cli.add_command(distill_command)
 from r2d_sdk.cli._serve import serve as serve_command  # noqa: E402  (the OpenAI-compatible gateway)
 
 cli.add_command(serve_command)
+from r2d_sdk.cli._report import compare_command, report_command  # noqa: E402  (HTML/Markdown report, compare)
+
+cli.add_command(report_command)
+cli.add_command(compare_command)
 
 
 def main() -> None:

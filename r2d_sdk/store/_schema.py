@@ -96,6 +96,12 @@ class Sample(Base):
     __table_args__ = (
         Index("uq_samples_cell", "run_id", "dataset", "item_id", "model", "attack", "defense", "prompt_index",
               unique=True),
+        # The report's pass over a run's grid reads this index alone (revision 0007).
+        Index("ix_samples_cells", "run_id", "model", "dataset", "item_label", "category", "attack", "defense",
+              "status", "item_id", "prompt_index"),
+        # The `defense_cost` view reads a run's figures from this index alone (revision 0007).
+        Index("ix_samples_cost", "run_id", "status", "model", "defense", "defense_call_count", "defense_tokens",
+              "defense_latency_ms", "blocked", "prompt_tokens", "completion_tokens", "latency_ms"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -133,6 +139,8 @@ class ModelCall(Base):
     """Every model call, cached or not, with its accounting."""
 
     __tablename__ = "model_calls"
+    # The `defense_cost` view's cached share (revision 0007).
+    __table_args__ = (Index("ix_model_calls_stage", "sample_id", "stage", "cache_hit"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -195,6 +203,11 @@ class JudgmentRow(Base):
     """A judge's verdict on one sample; `status` other than scored never enters a metric."""
 
     __tablename__ = "judgments"
+    __table_args__ = (
+        # Covering indexes for the report (revision 0007): a sample's verdicts, and a run's judges.
+        Index("ix_judgments_verdicts", "sample_id", "judge", "status", "jailbroken", "refused", "label"),
+        Index("ix_judgments_run_judge", "run_id", "judge"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
