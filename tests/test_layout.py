@@ -29,8 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "run": {"models", "recipe", "store"},
     "report": {"recipe", "store"},
     "serve": {"models", "recipe", "run", "store"},
-    "cli": {"data", "models", "recipe", "report", "run", "serve", "store", "train", "trajectories"},
-    "root": {"data", "models", "recipe", "report", "run", "serve", "store", "train", "trajectories"},
+    "judges": {"data", "models", "recipe", "run", "store"},
+    "cli": {"data", "judges", "models", "recipe", "report", "run", "serve", "store", "train", "trajectories"},
+    "root": {"data", "judges", "models", "recipe", "report", "run", "serve", "store", "train", "trajectories"},
 }
 
 
