@@ -4,6 +4,7 @@ StrongREJECT's scores) and the mean-score metric in SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from fake_openai import Reply, fake_openai
 from r2d_sdk import ConfigError
 from r2d_sdk.recipe import parse_recipe
 from r2d_sdk.run import check_components, evaluate_async, validate
-from r2d_sdk.store import Store
+from r2d_sdk.store import Store, read_only_query
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "judges.md"
 
 RECIPE = """
 name: field-judges
@@ -82,6 +85,7 @@ async def test_a_run_stores_the_verdicts_and_the_mean_score(items_file: Path, da
             result = await evaluate_async(loaded, store)
             rows = sorted(store.judgment_groups(result.run_id), key=lambda row: row["judge"])
             metrics = {(m.judge, m.metric): m for m in store.metrics(result.run_id)}
+            _, categories = read_only_query(store.engine, _documented_query())
         finally:
             store.close()
     assert result.status == "completed" and result.samples == {"ok": 3}
@@ -94,6 +98,7 @@ async def test_a_run_stores_the_verdicts_and_the_mean_score(items_file: Path, da
     assert sorted((r["status"], r["label"] or "") for r in by_judge["llama-guard"]) == [
         ("error", ""), ("scored", "safe"), ("scored", "unsafe:S1,S10")]  # the categories are stored
     assert all(r["jailbroken"] is None for r in by_judge["llama-guard"] if r["status"] == "error")
+    assert sorted(tuple(row) for row in categories if row[0]) == [("safe", 1), ("unsafe:S1,S10", 1)]
     scores = sorted(r["score"] for r in by_judge["strongreject"] + by_judge["strongreject-strict"]
                     if r["score"] is not None)
     assert scores == [0.0, 0.25, 0.5, 0.625, 1.0]  # one grade was garbage
@@ -105,3 +110,21 @@ async def test_a_run_stores_the_verdicts_and_the_mean_score(items_file: Path, da
     assert all(m.ci_low is not None and 0 <= m.ci_low <= m.value <= m.ci_high <= 1 for m in means)
     assert ("strongreject-strict", "asr") not in metrics  # no threshold: no verdict, no attack success rate
     assert metrics[("strongreject", "asr")].n == metrics[("strongreject", "mean-score")].n
+
+
+def _section() -> str:
+    return DOC.read_text().split("## The field's judges, through any model", 1)[1].split("\n## ", 1)[0]
+
+
+def _documented_query() -> str:
+    return re.search(r'`r2d-sdk sql "(.+?)"`', _section(), flags=re.S).group(1)  # type: ignore[union-attr]
+
+
+def test_the_documented_recipes_validate(items_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-a-real-key")
+    blocks = re.findall(r"```yaml\n(.*?)```", _section(), flags=re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        text = f"name: doc\ndatasets:\n  - {{name: file, args: {{path: {items_file}, id_column: id}}}}\n" + \
+            block.replace("models:\n", "models:\n  target: {model: openai/fake-target}\n", 1)
+        check_components(parse_recipe(text, "docs/judges.md"))
