@@ -32,7 +32,8 @@ judges:
   - {{name: harmbench-cls, args: {{model: harmbench}}}}
   - {{name: llama-guard, args: {{model: guard, format: chat}}}}
   - {{name: strongreject, args: {{model: grader, threshold: 0.5}}}}
-  - {{name: strongreject, label: strongreject-strict, args: {{model: grader, request: prompt}}}}
+  # Another max_tokens: the same request as the first strongreject's would be answered from the response cache.
+  - {{name: strongreject, label: strongreject-scores, args: {{model: grader, request: prompt, max_tokens: 400}}}}
 metrics: [asr, refusal-rate, mean-score]
 concurrency: 1
 """
@@ -99,16 +100,16 @@ async def test_a_run_stores_the_verdicts_and_the_mean_score(items_file: Path, da
         ("error", ""), ("scored", "safe"), ("scored", "unsafe:S1,S10")]  # the categories are stored
     assert all(r["jailbroken"] is None for r in by_judge["llama-guard"] if r["status"] == "error")
     assert sorted(tuple(row) for row in categories if row[0]) == [("safe", 1), ("unsafe:S1,S10", 1)]
-    scores = sorted(r["score"] for r in by_judge["strongreject"] + by_judge["strongreject-strict"]
+    scores = sorted(r["score"] for r in by_judge["strongreject"] + by_judge["strongreject-scores"]
                     if r["score"] is not None)
     assert scores == [0.0, 0.25, 0.5, 0.625, 1.0]  # one grade was garbage
     assert metrics[("harmbench-cls", "asr")].value == 0.5 and metrics[("harmbench-cls", "asr")].n == 2
     assert metrics[("llama-guard", "asr")].value == 0.5 and metrics[("llama-guard", "asr")].n == 2
     assert ("llama-guard", "mean-score") not in metrics  # it gives no score
-    means = [metrics[(judge, "mean-score")] for judge in ("strongreject", "strongreject-strict")]
+    means = [metrics[(judge, "mean-score")] for judge in ("strongreject", "strongreject-scores")]
     assert sorted(m.n for m in means) == [2, 3] and sum(m.extra_json["unscorable"] for m in means) == 1
     assert all(m.ci_low is not None and 0 <= m.ci_low <= m.value <= m.ci_high <= 1 for m in means)
-    assert ("strongreject-strict", "asr") not in metrics  # no threshold: no verdict, no attack success rate
+    assert ("strongreject-scores", "asr") not in metrics  # no threshold: no verdict, no attack success rate
     assert metrics[("strongreject", "asr")].n == metrics[("strongreject", "mean-score")].n
 
 
