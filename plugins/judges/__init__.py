@@ -1,3 +1,11 @@
 """Built-in judges."""
 
-from r2d_plugins.judges import llm_judge, refusal_string, xstest_llm, xstest_string  # noqa: F401
+from r2d_plugins.judges import (  # noqa: F401
+    harmbench_cls,
+    llama_guard,
+    llm_judge,
+    refusal_string,
+    strongreject,
+    xstest_llm,
+    xstest_string,
+)

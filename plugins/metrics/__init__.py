@@ -1,3 +1,3 @@
 """Built-in metrics."""
 
-from r2d_plugins.metrics import rates, xstest  # noqa: F401
+from r2d_plugins.metrics import mean_score, rates, xstest  # noqa: F401
