@@ -18,6 +18,7 @@ from typing import Any
 from r2d_sdk.train._collate import collate, render_prompt
 from r2d_sdk.train._forward import forward
 from r2d_sdk.train._losses import IGNORE_INDEX, r2d_loss
+from r2d_sdk.train._sharding import heldout_batches
 from r2d_sdk.trajectories import PIVOT_PATTERN
 
 
@@ -25,9 +26,9 @@ def evaluate_heldout(trainer: Any) -> dict[str, Any]:
     """Teacher-forced loss parts and pivot accuracy over the held-out set (all processes)."""
     import torch
 
-
     accelerator, spec = trainer.accelerator, trainer.spec
-    examples = trainer.heldout_examples[accelerator.process_index::accelerator.num_processes]
+    batches = heldout_batches(trainer.heldout_examples, spec.batch_size, accelerator.process_index,
+                              accelerator.num_processes, lockstep=trainer.sharded)
     model = accelerator.unwrap_model(trainer.model)
     was_training = model.training
     model.eval()
@@ -35,9 +36,12 @@ def evaluate_heldout(trainer: Any) -> dict[str, Any]:
     # loss, ce, cpo, batches, pivots, right, first pivots, first right
     totals = torch.zeros(8, dtype=torch.float64, device=accelerator.device)
     with torch.no_grad(), accelerator.autocast():
-        for start in range(0, len(examples), spec.batch_size):
-            batch = collate(examples[start:start + spec.batch_size], trainer.tokenizer.pad_token_id)
+        for chosen in batches:
+            # A None (FSDP only) is a stand-in batch: run so this process joins every forward pass, not counted.
+            batch = collate(chosen or trainer.heldout_examples[:1], trainer.tokenizer.pad_token_id)
             logits, targets = forward(model, batch, accelerator.device)
+            if chosen is None:
+                continue
             out = r2d_loss(logits, targets, trainer.pivots.pivots, spec.lambda_cpo, spec.cpo_reduction)
             first, first_right = _first_pivot(logits, targets, pivot_tensor)
             totals += torch.tensor([out.loss.item(), out.ce.item(), float(out.cpo), 1, out.n_pivots,
@@ -69,7 +73,13 @@ def _first_pivot(logits: Any, targets: Any, pivots: Any) -> tuple[int, int]:
 
 
 def generate_heldout(trainer: Any) -> dict[str, Any]:
-    """Greedy answers to up to `eval_generate` held-out prompts, alternating labels (main process)."""
+    """Greedy answers to up to `eval_generate` held-out prompts, alternating labels.
+
+    On the main process; under FSDP on every process, with the same prompts: each decoding step
+    gathers the sharded weights from all processes, so all must run every step (`synced_gpus`
+    keeps them stepping together should their answers ever end at different lengths). Splitting
+    the prompts between processes would be faster, at the price of gathering the answers back.
+    """
     import torch
 
     spec, tokenizer = trainer.spec, trainer.tokenizer
@@ -94,7 +104,8 @@ def generate_heldout(trainer: Any) -> dict[str, Any]:
     with torch.no_grad(), trainer.accelerator.autocast():
         output = model.generate(input_ids=encoded["input_ids"].to(device),
                                 attention_mask=encoded["attention_mask"].to(device), do_sample=False,
-                                max_new_tokens=spec.eval_max_tokens, pad_token_id=tokenizer.pad_token_id)
+                                max_new_tokens=spec.eval_max_tokens, pad_token_id=tokenizer.pad_token_id,
+                                **({"synced_gpus": True} if trainer.sharded else {}))
     if was_training:
         model.train()
     emitted = first_match = final_match = finished = 0

@@ -164,11 +164,25 @@ class RowLearningRate:
             for weight, shadow in zip(self.weights, self.shadows, strict=True):
                 shadow.copy_(weight.detach()[self.rows].float())
 
+    def checkpoint_objects(self) -> list[Any]:
+        return []  # the shadows sit in the trainer's optimizer, saved with it
 
-def parameter_groups(model: Any, spec: TrainSpec, new_rows: list[int], vocab_rows: int
+
+def vocab_matrix_names(model: Any, vocab_rows: int) -> list[str]:
+    """Names of the trainable embedding-shaped matrices (a row per token); a tied one is named once."""
+    return [name for name, parameter in model.named_parameters()  # shared parameters come once
+            if parameter.requires_grad and "trainable_tokens_delta" not in name and parameter.dim() == 2
+            and parameter.shape[0] == vocab_rows]
+
+
+def parameter_groups(model: Any, spec: TrainSpec, new_rows: list[int], vocab_rows: int, shadow_rows: bool = True
                      ) -> tuple[list[dict[str, Any]], RowLearningRate | None]:
-    """AdamW groups: everything at `learning_rate`, the new tokens' rows at `new_token_learning_rate`."""
-    main, token_deltas, matrices = [], [], []
+    """AdamW groups: everything at `learning_rate`, the new tokens' rows at `new_token_learning_rate`.
+
+    With `shadow_rows` false (FSDP, whose optimizer may hold only the model's own parameters) the
+    rows' shadows are left out; the trainer gives them their own optimizer (`ShardedRows`).
+    """
+    main, token_deltas = [], []
     seen: set[int] = set()
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad or id(parameter) in seen:
@@ -177,15 +191,15 @@ def parameter_groups(model: Any, spec: TrainSpec, new_rows: list[int], vocab_row
         if "trainable_tokens_delta" in name:  # PEFT's own block of just the chosen rows
             token_deltas.append(parameter)
             continue
-        if parameter.dim() == 2 and parameter.shape[0] == vocab_rows:
-            matrices.append(parameter)
         main.append(parameter)
+    named = dict(model.named_parameters())
+    matrices = [named[name] for name in vocab_matrix_names(model, vocab_rows)]
     groups = [{"params": main, "lr": spec.learning_rate, "weight_decay": spec.weight_decay}]
     new_lr = spec.new_token_learning_rate
     if token_deltas:
         groups.append({"params": token_deltas, "lr": new_lr or spec.learning_rate, "weight_decay": 0.0})
     rows = None
-    if new_lr and new_rows and matrices:
+    if shadow_rows and new_lr and new_rows and matrices:
         rows = RowLearningRate(matrices, new_rows)
         groups.append({"params": rows.shadows, "lr": new_lr, "weight_decay": 0.0})
     return [g for g in groups if g["params"]], rows

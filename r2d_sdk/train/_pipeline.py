@@ -187,7 +187,8 @@ def run_training(loaded: LoadedRecipe, store: Any = None, only: list[str] | None
         status = "stopped" if result.stopped else "completed"
         if runs is not None and training_run_id is not None:
             metrics = {**result.heldout, "train_seconds": result.seconds,
-                       "num_processes": trainer.accelerator.num_processes}
+                       "num_processes": trainer.accelerator.num_processes,
+                       "distributed_type": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1]}
             runs.finish(training_run_id, "interrupted" if result.stopped else "completed", result.checkpoint_path,
                         result.checkpoint_hash, metrics)
         outcomes.append(TrainOutcome(spec.name, training_run_id, status, result.checkpoint_path, result.heldout,

@@ -22,7 +22,14 @@ from r2d_sdk.train._collate import Example, collate, encode, epoch_batches
 from r2d_sdk.train._evaluate import evaluate_heldout, generate_heldout
 from r2d_sdk.train._forward import forward
 from r2d_sdk.train._losses import r2d_loss
-from r2d_sdk.train._model_setup import load_base, parameter_groups, prepare_model
+from r2d_sdk.train._model_setup import (
+    RowLearningRate,
+    load_base,
+    parameter_groups,
+    prepare_model,
+    vocab_matrix_names,
+)
+from r2d_sdk.train._sharding import ShardedRows, check_accelerator, gathered_model
 from r2d_sdk.train._tokens import NO_PIVOTS, pivot_ids
 from r2d_sdk.trajectories import Trajectory
 
@@ -64,24 +71,6 @@ def step_plan(n_examples: int, spec: TrainSpec, world: int, rank: int, epoch: in
     return [mine[i:i + accumulation] for i in range(0, len(mine), accumulation)]
 
 
-# accelerate's distributed types the trainer runs under: one process, or data parallel (DDP) on
-# GPUs or CPUs. Sharded training (FSDP, DeepSpeed ZeRO) needs the optimizer prepared with the
-# model, a gathered state dict to export, and held-out generation on every rank; not done yet.
-DATA_PARALLEL = {"NO", "MULTI_GPU", "MULTI_CPU", "MULTI_XPU", "MULTI_NPU", "MULTI_MLU", "MULTI_SDAA", "MULTI_MUSA",
-                 "MULTI_HPU"}
-
-
-def require_data_parallel(distributed_type: str) -> None:
-    """Refuse an accelerate setting the trainer would run wrongly (FSDP, DeepSpeed, Megatron)."""
-    name = distributed_type.rsplit(".", 1)[-1]
-    if name not in DATA_PARALLEL:
-        from r2d_sdk._errors import ConfigError
-
-        raise ConfigError(f"accelerate is set to {name}: the R2D trainer runs in one process or data-parallel "
-                          "(DDP) only", fix="launch with recipes/accelerate/ddp.yaml (docs/scale.md, "
-                                            "\"Training on several GPUs\", says what fits)")
-
-
 class R2DTrainer:
     """Train one `TrainSpec` on trajectories; checkpoints go under `output_dir`.
 
@@ -110,14 +99,18 @@ class R2DTrainer:
         # (gloo) instead of each silently training alone.
         self.accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no",
                                        cpu=not torch.cuda.is_available())
-        require_data_parallel(str(self.accelerator.distributed_type))
+        self.sharded = check_accelerator(self.accelerator)  # FSDP2: each process holds a slice of every weight
         set_seed(spec.seed)
-        lora_bf16 = self.bf16 and spec.finetune == "lora"  # a frozen base may sit in bf16
-        model, self.tokenizer = load_base(base_ref, lora_bf16)
+        self.base_ref = base_ref
+        self.lora_bf16 = self.bf16 and spec.finetune == "lora"  # a frozen base may sit in bf16
+        model, self.tokenizer = load_base(base_ref, self.lora_bf16)
         model, new_rows = prepare_model(model, self.tokenizer, spec)
         # On the training device before the optimizer sees it: the new rows' shadow parameters are
-        # made from the weights and must live beside them (a fused AdamW takes one device).
-        model.to(self.accelerator.device)
+        # made from the weights and must live beside them (a fused AdamW takes one device). Sharded,
+        # `fully_shard` moves each block to the device as it shards it, so the whole model never
+        # sits on one GPU (as transformers' Trainer does under FSDP).
+        if not self.sharded:
+            model.to(self.accelerator.device)
         self.pivots = pivot_ids(self.tokenizer) if spec.reasoning else NO_PIVOTS
         self.train_examples = self._encode(train_set)
         self.heldout_examples = self._encode(heldout_set)
@@ -126,7 +119,9 @@ class R2DTrainer:
         import torch
 
         vocab_rows = model.get_input_embeddings().weight.shape[0]
-        groups, self.rows = parameter_groups(model, spec, new_rows, vocab_rows)
+        self.rows: RowLearningRate | ShardedRows | None
+        groups, self.rows = parameter_groups(model, spec, new_rows, vocab_rows, shadow_rows=not self.sharded)
+        row_matrices = vocab_matrix_names(model, vocab_rows) if self.sharded and spec.new_token_learning_rate else []
         # The fused kernel exists for CPU and CUDA tensors alike and saves a pass over the weights.
         self.optimizer = torch.optim.AdamW(groups, lr=spec.learning_rate, weight_decay=spec.weight_decay,
                                            fused=True)
@@ -140,12 +135,29 @@ class R2DTrainer:
         self.total_steps = spec.max_steps or max(1, math.ceil(spec.epochs * self.steps_per_epoch))
         from transformers import get_cosine_schedule_with_warmup
 
-        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, round(spec.warmup_ratio * self.total_steps),
-                                                         self.total_steps)
-        self.model = self.accelerator.prepare(model)
-        # Optimizer and scheduler stay ours (stepped once per global step); saved with the state.
-        self.accelerator.register_for_checkpointing(self.optimizer, self.scheduler)
+        warmup = round(spec.warmup_ratio * self.total_steps)
+        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, warmup, self.total_steps)
+        self.model = self._prepare(model, row_matrices, new_rows, warmup)
         self.step = 0
+
+    def _prepare(self, model: Any, row_matrices: list[str], new_rows: list[int], warmup: int) -> Any:
+        from transformers import get_cosine_schedule_with_warmup
+
+        if not self.sharded:
+            # Optimizer and scheduler stay ours (stepped once per global step); saved with the state.
+            self.accelerator.register_for_checkpointing(self.optimizer, self.scheduler)
+            return self.accelerator.prepare(model)
+        # FSDP2 swaps the optimizer's parameters for their shards, so the two are prepared together;
+        # accelerate then saves the sharded optimizer state itself. The scheduler stays ours.
+        model, self.optimizer = self.accelerator.prepare(model, self.optimizer)
+        if row_matrices and new_rows and self.spec.new_token_learning_rate:
+            named = dict(model.named_parameters())
+            self.rows = ShardedRows([named[n] for n in row_matrices], new_rows, self.spec.new_token_learning_rate,
+                                    lambda optimizer: get_cosine_schedule_with_warmup(optimizer, warmup,
+                                                                                      self.total_steps))
+        self.accelerator.register_for_checkpointing(self.scheduler,
+                                                    *(self.rows.checkpoint_objects() if self.rows else []))
+        return model
 
     def _encode(self, trajectories: Sequence[Trajectory]) -> list[Example]:
         encoded = (encode(t, self.tokenizer, self.spec.with_pivots, self.spec.prompt_format, self.spec.max_length,
@@ -204,8 +216,9 @@ class R2DTrainer:
         for number, indices in enumerate(micro_batches):
             batch = collate([self.train_examples[i] for i in indices], self.tokenizer.pad_token_id)
             last = number == len(micro_batches) - 1
-            # Gradients are all-reduced once per optimizer step, on its last micro-batch.
-            context = accelerator.no_sync(model) if not last else nullcontext()
+            # DDP all-reduces gradients once per optimizer step, on its last micro-batch. FSDP reduce-
+            # scatters every micro-batch: skipping it would keep whole unsharded gradients meanwhile.
+            context = accelerator.no_sync(model) if not (last or self.sharded) else nullcontext()
             with context:
                 logits, targets = forward(model, batch, accelerator.device, labelled_only=True)
                 out = r2d_loss(logits, targets, self.pivots.pivots, self.spec.lambda_cpo, self.spec.cpo_reduction,
@@ -246,8 +259,12 @@ class R2DTrainer:
     # ---- held-out evaluation and export ----------------------------------------------------
     def _log_heldout(self, generate: bool) -> dict[str, Any]:
         metrics = evaluate_heldout(self)
-        if generate and self.spec.eval_generate and self.accelerator.is_main_process:
-            metrics.update(generate_heldout(self))
+        # A sharded model generates on every process (each decoding step is a collective), the
+        # same prompts everywhere; the main process keeps the results.
+        if generate and self.spec.eval_generate and (self.sharded or self.accelerator.is_main_process):
+            generated = generate_heldout(self)
+            if self.accelerator.is_main_process:
+                metrics.update(generated)
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process and self.log and metrics:
             self.log("heldout", [{"step": self.step, **metrics}])
@@ -257,8 +274,10 @@ class R2DTrainer:
         accelerator = self.accelerator
         accelerator.wait_for_everyone()
         path = digest = None
+        # Sharded, the whole model exists only once gathered (a collective: every process calls it).
+        whole = gathered_model(self) if self.sharded else None
         if accelerator.is_main_process:
-            model = accelerator.unwrap_model(self.model)
+            model: Any = whole if self.sharded else accelerator.unwrap_model(self.model)
             if self.spec.finetune == "lora" and self.spec.merge:
                 model = model.merge_and_unload()
             info = {**self.export_info, "name": self.spec.name, "prompt_format": self.spec.prompt_format,

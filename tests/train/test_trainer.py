@@ -203,18 +203,34 @@ def test_the_shipped_ddp_config_is_data_parallel_on_gpus() -> None:
     assert config["mixed_precision"] == "bf16" and config["num_machines"] == 1
 
 
-@pytest.mark.parametrize("kind", ["FSDP", "DEEPSPEED", "MEGATRON_LM"])
-def test_sharded_training_is_refused_with_the_config_that_works(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["DEEPSPEED", "MEGATRON_LM"])
+def test_unsupported_accelerate_settings_are_refused_with_the_configs_that_work(kind: str) -> None:
     from accelerate.utils import DistributedType
 
     from r2d_sdk import ConfigError
-    from r2d_sdk.train._trainer import require_data_parallel
+    from r2d_sdk.train._sharding import require_supported
 
     with pytest.raises(ConfigError, match=f"accelerate is set to {kind}") as raised:
-        require_data_parallel(str(DistributedType[kind]))
+        require_supported(str(DistributedType[kind]))
     assert "recipes/accelerate/ddp.yaml" in (raised.value.fix or "")
+    assert "recipes/accelerate/fsdp.yaml" in (raised.value.fix or "")
     for fine in ("NO", "MULTI_GPU", "MULTI_CPU"):
-        require_data_parallel(str(DistributedType[fine]))
+        require_supported(str(DistributedType[fine]))
+
+
+def test_fsdp2_is_accepted_fsdp1_and_fsdp_on_cpu_are_refused() -> None:
+    from accelerate.utils import DistributedType
+
+    from r2d_sdk import ConfigError
+    from r2d_sdk.train._sharding import require_supported
+
+    require_supported(str(DistributedType.FSDP), fsdp_version=2, asked_for_fsdp=True)
+    with pytest.raises(ConfigError, match="FSDP version 1") as raised:
+        require_supported(str(DistributedType.FSDP), fsdp_version=1, asked_for_fsdp=True)
+    assert "fsdp_version: 2" in (raised.value.fix or "")
+    # accelerate leaves FSDP off on CPU processes and runs DDP instead: refused rather than run other than asked.
+    with pytest.raises(ConfigError, match="asks for FSDP, but these processes run on CPU"):
+        require_supported(str(DistributedType.MULTI_CPU), asked_for_fsdp=True)
 
 
 def test_train_layers_freezes_the_lower_layers(tiny_model_dir: Path, tmp_path: Path) -> None:
