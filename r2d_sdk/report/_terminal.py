@@ -13,6 +13,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -98,13 +99,14 @@ def print_corrections(metrics: list[Any]) -> None:
     lines = correction_lines(metrics)
     if not lines:
         return
+    # Wrapped to the terminal like the table above them (the table fits 80 columns; so do these).
     if any(getattr(m, "calibration_id", None) is not None for m in metrics):
         console.print("corrected for the judge's error (Rogan–Gladen; the interval carries the run's and the "
-                      "calibration's uncertainty, docs/judges.md):", soft_wrap=True)
+                      "calibration's uncertainty, docs/judges.md):")
     else:
-        console.print("not corrected for the judge's error (docs/judges.md):", soft_wrap=True)
+        console.print("not corrected for the judge's error (docs/judges.md):")
     for line in lines:
-        console.print(Text("  " + line), soft_wrap=True)
+        console.print(Padding(Text(line), (0, 0, 0, 2)))
 
 
 def print_summary(result: Any, store: Any) -> None:

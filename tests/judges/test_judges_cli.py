@@ -146,9 +146,10 @@ def test_a_run_shows_corrected_and_uncorrected_figures_and_judges_correct_fills_
     recipe, db = _write(tmp_path, "[refusal-string, {name: llm-judge, label: llm}]", models), tmp_path / "r.db"
     before = _invoke("run", str(recipe), "--db", str(db), "--quiet")
     assert before.exit_code == 0, before.output  # type: ignore[attr-defined]
-    assert "not corrected for the judge's error" in before.output  # type: ignore[attr-defined]
-    assert "refusal-string: no calibration for judge refusal-string (config " in before.output  # type: ignore[attr-defined]
-    assert f"`r2d-sdk judges calibrate {recipe} --judge refusal-string`" in before.output  # type: ignore[attr-defined]
+    said = " ".join(before.output.split())  # type: ignore[attr-defined]  # the notes wrap at 80 columns
+    assert "not corrected for the judge's error" in said
+    assert "refusal-string: no calibration for judge refusal-string (config " in said
+    assert f"`r2d-sdk judges calibrate {recipe} --judge refusal-string`" in said
     calibrated = _invoke("judges", "calibrate", str(recipe), "--judge", "refusal-string", "--db", str(db))
     assert calibrated.exit_code == 0, calibrated.output  # type: ignore[attr-defined]
     after = _invoke("run", str(recipe), "--db", str(db), "--quiet")
@@ -156,8 +157,9 @@ def test_a_run_shows_corrected_and_uncorrected_figures_and_judges_correct_fills_
     assert after.exit_code == 0, out
     table = out.split("corrected for the judge's error")[0]
     assert "corrected" in table and "-" in table  # the column, and llm's uncorrected rows in it
-    assert "refusal-string: corrected with calibration 1 (jbb-judge-comparison, 100 scored rows, " in out
-    assert "TPR 0.884, FPR 0.281" in out and "llm: no calibration for judge llm (config " in out
+    said = " ".join(out.split())
+    assert "refusal-string: corrected with calibration 1 (jbb-judge-comparison, 100 scored rows, " in said
+    assert "TPR 0.884, FPR 0.281" in said and "llm: no calibration for judge llm (config " in said
     # Half the answers refuse: observed 50% corrects to (0.5 + Sp - 1) / (Se + Sp - 1).
     se, sp = 38 / 43, 41 / 57
     assert f"{100 * (0.5 + sp - 1) / (se + sp - 1):.1f}%" in out
