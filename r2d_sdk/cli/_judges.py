@@ -58,9 +58,13 @@ def calibrate_command(recipe: Path, set_name: str | None, labels: tuple[str, ...
     empty = [r for r in result.judges if r.not_calibrated is None and r.confusion.n == 0]
     if empty:
         first = next((i.error for r in empty for i in r.record.items if i.error), None) or "none recorded"
+        ids = ", ".join(str(r.calibration_id) for r in empty if r.calibration_id is not None)
+        where = f" --db {store.sqlite_path}" if store.sqlite_path else ""
         raise R2DError(f"judge {', '.join(r.label for r in empty)} scored none of the {len(labelled.rows)} rows "
-                       f"(the first error: {first})", fix="fix the judge's model (`r2d-sdk validate` the recipe), "
-                                                           "then calibrate again", exit_code=3)
+                       f"(the first: {first})",
+                       fix=f"read its answers with r2d-sdk sql \"SELECT item_index, status, raw, error FROM "
+                           f"calibration_items WHERE calibration_id IN ({ids})\"{where}; fix the judge's model "
+                           "or arguments, then calibrate again", exit_code=3)
 
 
 @judges.command("list")
