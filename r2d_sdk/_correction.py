@@ -248,17 +248,27 @@ class CorrectedRate:
     degenerate_draws: int = 0
 
 
+def judge_draws(c: Confusion, seed: int = 0, draws: int = CORRECTION_DRAWS) -> list[tuple[float, float]]:
+    """`draws` (Se, Sp) pairs from their posteriors, Beta(tp+1, fn+1) and Beta(tn+1, fp+1).
+
+    One judge's rows can share them (`corrected_rate(..., judge=...)`): the calibration's
+    uncertainty is the same for every rate read off that judge, and the draws are the costly part.
+    """
+    rng = random.Random(f"judge:{seed}")
+    return [(rng.betavariate(c.tp + 1, c.fn + 1), rng.betavariate(c.tn + 1, c.fp + 1)) for _ in range(draws)]
+
+
 def corrected_rate(hits: int, n: int, c: Confusion, seed: int = 0, draws: int = CORRECTION_DRAWS,
-                   min_youden: float = MIN_YOUDEN) -> CorrectedRate:
+                   min_youden: float = MIN_YOUDEN, judge: list[tuple[float, float]] | None = None) -> CorrectedRate:
     """The observed rate hits/n corrected with calibration `c`, and a 95% interval for it.
 
-    Each of `draws` draws takes Se ~ Beta(tp+1, fn+1), Sp ~ Beta(tn+1, fp+1) and
-    p_obs ~ Beta(hits+1, n-hits+1) (the posteriors under uniform priors), corrects p_obs with
-    that Se and Sp and clips to [0, 1]; the interval is the 2.5% and 97.5% quantiles. A draw
-    whose Se + Sp - 1 is at or below `min_youden` has no corrected value; such draws are
-    counted and enter the interval conservatively: at 0 for the lower bound and at 1 for the
-    upper, so a calibration that cannot rule out a chance-level judge widens the interval
-    towards [0, 1] instead of silently narrowing it.
+    Each of `draws` draws takes Se ~ Beta(tp+1, fn+1), Sp ~ Beta(tn+1, fp+1) (`judge_draws`, or
+    the pairs given as `judge`) and p_obs ~ Beta(hits+1, n-hits+1) (the posteriors under uniform
+    priors), corrects p_obs with that Se and Sp and clips to [0, 1]; the interval is the 2.5% and
+    97.5% quantiles. A draw whose Se + Sp - 1 is at or below `min_youden` has no corrected value;
+    such draws are counted and enter the interval conservatively: at 0 for the lower bound and at
+    1 for the upper, so a calibration that cannot rule out a chance-level judge widens the
+    interval towards [0, 1] instead of silently narrowing it.
     """
     if not 0 <= hits <= n:
         raise ValueError(f"hits={hits} must lie in [0, n={n}]")
@@ -267,16 +277,15 @@ def corrected_rate(hits: int, n: int, c: Confusion, seed: int = 0, draws: int = 
     point = rogan_gladen(hits / n, c.sensitivity, c.specificity, min_youden)
     if point.value is None:
         return CorrectedRate(None, None, None, point.status, point.why)
-    rng = random.Random(seed)
+    pairs = judge if judge is not None else judge_draws(c, seed, draws)
+    rng = random.Random(f"observed:{seed}")
     values: list[float] = []
-    for _ in range(draws):
-        se = rng.betavariate(c.tp + 1, c.fn + 1)
-        sp = rng.betavariate(c.tn + 1, c.fp + 1)
+    for se, sp in pairs:
         p_obs = rng.betavariate(hits + 1, n - hits + 1)
         youden = se + sp - 1
         if youden > min_youden:
             values.append(min(1.0, max(0.0, (p_obs + sp - 1) / youden)))
-    degenerate = draws - len(values)
+    degenerate = len(pairs) - len(values)
     low = quantile(sorted(values + [0.0] * degenerate), 0.025)
     high = quantile(sorted(values + [1.0] * degenerate), 0.975)
-    return CorrectedRate(point.value, low, high, point.status, point.why, draws, degenerate)
+    return CorrectedRate(point.value, low, high, point.status, point.why, len(pairs), degenerate)

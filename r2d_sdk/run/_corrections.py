@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from r2d_sdk._correction import Confusion, CorrectionStatus, corrected_rate
+from r2d_sdk._correction import Confusion, CorrectionStatus, corrected_rate, judge_draws
 from r2d_sdk._errors import ConfigError
 from r2d_sdk._registry import lookup
 from r2d_sdk.recipe import JudgeIdentity, LoadedRecipe, judge_identity
@@ -51,6 +51,7 @@ def correct_metrics(rows: list[dict[str, Any]], judgment_rows: list[dict[str, An
     complements = _refusal_is_complement(judgment_rows)
     calibrations = Calibrations(store)
     found: dict[str, tuple[JudgeIdentity | None, Calibration | None, str]] = {}
+    draws: dict[int, list[tuple[float, float]]] = {}  # (Se, Sp) draws per calibration, shared by its rows
     ref = recipe_ref or (str(loaded.path) if loaded.path else "RECIPE")
     out: list[dict[str, Any]] = []
     for row in rows:
@@ -70,7 +71,9 @@ def correct_metrics(rows: list[dict[str, Any]], judgment_rows: list[dict[str, An
                                            f"its jailbroken verdicts, and calibration {calibration.id} measures "
                                            "jailbroken only"})
         else:
-            out.append(_corrected(row, metric, calibration, recipe.seed))
+            if calibration.id not in draws:
+                draws[calibration.id] = judge_draws(_confusion(calibration), recipe.seed)
+            out.append(_corrected(row, metric, calibration, recipe.seed, draws[calibration.id]))
     # Every row carries every field: one INSERT of many rows takes its columns from the first.
     return [{key: fix.get(key) for key in CORRECTION_FIELDS} for fix in out]
 
@@ -107,14 +110,19 @@ def _refusal_is_complement(judgment_rows: list[dict[str, Any]]) -> dict[tuple[An
     return dict(groups)
 
 
-def _corrected(row: dict[str, Any], metric: str, calibration: Calibration, seed: int) -> dict[str, Any]:
-    confusion = Confusion(calibration.tp, calibration.fp, calibration.tn, calibration.fn)
+def _confusion(calibration: Calibration) -> Confusion:
+    return Confusion(calibration.tp, calibration.fp, calibration.tn, calibration.fn)
+
+
+def _corrected(row: dict[str, Any], metric: str, calibration: Calibration, seed: int,
+               pairs: list[tuple[float, float]]) -> dict[str, Any]:
+    measured = confusion = _confusion(calibration)
     if metric == "refusal-rate":
         # "Refused" is the positive class: the judge's true positives are the calibration's
-        # true negatives, and so on (see the module docstring).
-        confusion = Confusion(tp=confusion.tn, fp=confusion.fn, tn=confusion.tp, fn=confusion.fp)
+        # true negatives, and so on (see the module docstring); Se and Sp trade places.
+        confusion = Confusion(tp=measured.tn, fp=measured.fn, tn=measured.tp, fn=measured.fp)
+        pairs = [(sp, se) for se, sp in pairs]
     hits = (row.get("extra_json") or {}).get("hits")
-    measured = Confusion(calibration.tp, calibration.fp, calibration.tn, calibration.fn)
     specificity = measured.specificity
     # The first "; " ends the part every row of this judge shares (the terminal groups by it).
     source = (f"calibration {calibration.id} ({calibration.set_name}, {measured.n} scored rows, "
@@ -123,7 +131,7 @@ def _corrected(row: dict[str, Any], metric: str, calibration: Calibration, seed:
     if hits is None:
         return {"correction_status": CorrectionStatus.UNDEFINED.value, "calibration_id": calibration.id,
                 "correction_note": f"{source}; the metric row has no hit count to correct"}
-    result = corrected_rate(int(hits), int(row["n"]), confusion, seed=seed)
+    result = corrected_rate(int(hits), int(row["n"]), confusion, seed=seed, judge=pairs)
     note = source + (f"; {result.why}" if result.why else "")
     if result.degenerate_draws:
         note += (f"; {result.degenerate_draws} of {result.draws} draws had Se + Sp - 1 near 0 and widen the "
