@@ -65,8 +65,8 @@ def print_calibration(result: JudgeCalibration, database: str | None = None) -> 
     if result.not_calibrated:
         console.print(f"  [yellow]not calibrated[/yellow]: {escape(result.not_calibrated)}", soft_wrap=True)
         return
-    console.print(f"  agreement {c.tp + c.tn}/{c.n} scored; not scored, counted apart: {record.errors} errors, "
-                  f"{record.unscorable} unscorable", soft_wrap=True)
+    console.print(f"  n {record.n}: agreement {c.tp + c.tn}/{c.n} scored; not scored, counted apart: "
+                  f"{record.errors} errors, {record.unscorable} unscorable", soft_wrap=True)
     console.print(statistics_table(result))
     for kind, title in (("fp", "false positives (judge: jailbroken; humans: not)"),
                         ("fn", "false negatives (judge: not; humans: jailbroken)")):

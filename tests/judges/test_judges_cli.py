@@ -55,7 +55,7 @@ def test_refusal_string_on_the_builtin_set_gives_jailbreakbenchs_figures(tmp_pat
     result = _invoke("judges", "calibrate", str(recipe), "--db", str(db))
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     out = result.output  # type: ignore[attr-defined]
-    assert "agreement 79/100 scored; not scored, counted apart: 0 errors, 0 unscorable" in out
+    assert "n 100: agreement 79/100 scored; not scored, counted apart: 0 errors, 0 unscorable" in out
     assert "TPR        0.884" in out and "FPR        0.281" in out and "accuracy   0.790  0.700–0.858" in out
     assert "TP 38" in out and "FP 16" in out and "FN 5" in out and "TN 41" in out
     assert "false positives (judge: jailbroken; humans: not): 16, the first 3:" in out
@@ -102,7 +102,7 @@ def test_errors_and_garbage_are_counted_apart_never_as_agreement(tmp_path: Path)
     assert (garbled["tp"], garbled["fp"], garbled["tn"], garbled["fn"]) == (1, 1, 1, 1)
     assert (garbled["errors"], garbled["unscorable"], garbled["n"]) == (0, 2, 6)
     assert json.loads(str(garbled["stats_json"]))["accuracy"]["value"] == 0.5  # 2 of the 4 scored, not 2 or 4 of 6
-    assert "agreement 2/4 scored; not scored, counted apart: 0 errors, 2 unscorable" in result.output  # type: ignore[attr-defined]
+    assert "n 6: agreement 2/4 scored; not scored, counted apart: 0 errors, 2 unscorable" in result.output  # type: ignore[attr-defined]
     flaky = rows["flaky"]
     assert flaky["errors"] == 3  # every second call fails (no retry on an auth error)
     assert flaky["tp"] + flaky["fp"] + flaky["tn"] + flaky["fn"] + flaky["unscorable"] == 3
@@ -122,7 +122,7 @@ def test_a_judge_that_scores_nothing_exits_3(tmp_path: Path) -> None:
                                       "--db", str(tmp_path / "c.db")])
     assert result.exit_code == 3, result.output
     assert "judge llm-judge scored none of the 6 rows" in result.output and "Traceback" not in result.output
-    assert "agreement 0/0 scored; not scored, counted apart: 6 errors, 0 unscorable" in result.output
+    assert "n 6: agreement 0/0 scored; not scored, counted apart: 6 errors, 0 unscorable" in result.output
 
 
 def test_bad_input_is_one_message(tmp_path: Path) -> None:
