@@ -206,6 +206,9 @@ from r2d_sdk.cli._report import compare_command, report_command  # noqa: E402  (
 
 cli.add_command(report_command)
 cli.add_command(compare_command)
+from r2d_sdk.cli._judges import judges as judges_group  # noqa: E402  (calibrate, list, correct)
+
+cli.add_command(judges_group)
 
 
 def main() -> None:

@@ -85,6 +85,10 @@ def grid_blocks(report: RunReport, charts: Charts, several: bool) -> list[dict[s
                 block["corrected"] = [{"cell": f"{k[1]} · {k[3]} · {k[4]}", "value": percent(v.value),
                                        "interval": f"{percent(v.low)}–{percent(v.high)}"}
                                       for k, v in sorted(corrected.items(), key=lambda kv: str(kv[0]))]
+                # Which calibration: the part of the stored note every row of this judge shares.
+                sources = dict.fromkeys(v.note.split("; ")[0] for v in corrected.values() if v.note)
+                block["notes"] += [f"corrected ASR (Rogan–Gladen, with the calibration's uncertainty): {source}"
+                                   for source in sources]
             else:
                 block["notes"].append(f"corrected ASR: no calibration for judge {judge}"
                                       + ("" if report.calibrated else " (this database has no calibrations)"))

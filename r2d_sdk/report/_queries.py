@@ -145,6 +145,13 @@ QUERIES: dict[str, str | dict[str, str]] = {
         FROM judgments j WHERE j.sample_id IN :sample_ids ORDER BY j.sample_id, j.judge""",
     "dataset_items": "SELECT dataset, COUNT(DISTINCT item_id) AS items FROM samples WHERE run_id = :run_id "
                      "GROUP BY dataset",
+    # Rates corrected for the judge's error, as the run (or `judges correct`) wrote them (revision 0008).
+    "corrected_rates": """
+        SELECT model, dataset, item_label, attack, defense, judge, metric, corrected, corrected_low, corrected_high,
+               correction_status, calibration_id, correction_note
+        FROM metrics
+        WHERE run_id = :run_id AND metric IN :metrics AND corrected IS NOT NULL""",
+    "calibration_count": "SELECT COUNT(*) AS n FROM calibrations",
 }
 
 _SLOT = re.compile(r"\{signature:(\w+)\}")

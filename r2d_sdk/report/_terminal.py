@@ -13,6 +13,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -49,18 +50,68 @@ def metrics_table(metrics: list[Any], title: str) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for header, _ in columns:
         table.add_column(header, overflow="fold")
-    for header in ("metric", "value", "95% CI", "n", "not\nscored"):
-        table.add_column(header, justify="left" if header == "metric" else "right", overflow="fold")
+    # The corrected figure sits beside the raw one once a judge of the table has a calibration;
+    # until then the lines under the table say there is none (`print_corrections`).
+    corrections = any(getattr(m, "calibration_id", None) is not None for m in metrics)
+    numbers = ("value", "95% CI", *(("corrected", "95% CI ") if corrections else ()), "n", "not\nscored")
+    table.add_column("metric", overflow="fold")
+    for header in numbers:  # figures never wrap; the names beside them fold instead
+        table.add_column(header.strip(), justify="right", no_wrap=True)
     for m in metrics:
         extra = m.extra_json or {}
+        corrected = (_fmt(m.corrected), _ci(m.corrected_low, m.corrected_high)) if corrections else ()
         table.add_row(*(Text(getattr(m, attribute) or "") for _, attribute in columns), Text(m.metric), _fmt(m.value),
-                      _ci(m.ci_low, m.ci_high), str(m.n), str(extra.get("errors", 0) + extra.get("unscorable", 0)))
+                      _ci(m.ci_low, m.ci_high), *corrected, str(m.n),
+                      str(extra.get("errors", 0) + extra.get("unscorable", 0)))
     return table
+
+
+def correction_lines(metrics: list[Any]) -> list[str]:
+    """Per judge, the calibration its rates were corrected with, or why they were not; then the
+    rows whose correction was clipped or has no number, each with its reason."""
+    lines: list[str] = []
+    judges = list(dict.fromkeys(m.judge for m in metrics if getattr(m, "correction_status", None) is not None))
+    for judge in judges:
+        rows = [m for m in metrics if m.judge == judge and m.correction_status is not None]
+        used = [m for m in rows if m.corrected is not None or m.correction_status in ("clipped", "undefined")]
+        if used:
+            lines.append(f"{judge}: corrected with {(used[0].correction_note or '').split('; ')[0]}")
+        shared = [] if used else list(dict.fromkeys(m.correction_note or "" for m in rows))
+        lines += [f"{judge}: {note}" for note in shared]
+        for m in rows:
+            why = (m.correction_note or "").split("; ", 1)
+            cell = " × ".join(part for part in (m.attack, m.defense) if part) + f" {m.metric}"
+            if used and m.correction_status == "none":
+                lines.append(f"  {cell}: {m.correction_note}")
+            elif m.correction_status in ("clipped", "undefined") and len(why) == 2:
+                lines.append(f"  {cell}: {m.correction_status}: {why[1]}")
+    return lines
+
+
+def print_metrics(metrics: list[Any], title: str) -> None:
+    """The metrics table, then which calibration corrected each judge's rates (or why none)."""
+    console.print(metrics_table(metrics, title))
+    print_corrections(metrics)
+
+
+def print_corrections(metrics: list[Any]) -> None:
+    """The lines of `correction_lines` under a heading, when any row could be corrected."""
+    lines = correction_lines(metrics)
+    if not lines:
+        return
+    # Wrapped to the terminal like the table above them (the table fits 80 columns; so do these).
+    if any(getattr(m, "calibration_id", None) is not None for m in metrics):
+        console.print("corrected for the judge's error (Rogan–Gladen; the interval carries the run's and the "
+                      "calibration's uncertainty, docs/judges.md):")
+    else:
+        console.print("not corrected for the judge's error (docs/judges.md):")
+    for line in lines:
+        console.print(Padding(Text(line), (0, 0, 0, 2)))
 
 
 def print_summary(result: Any, store: Any) -> None:
     """The end-of-run report: metrics, sample counts, skipped components, where the results are."""
-    console.print(metrics_table(result.metrics, f"run {result.run_id}: {result.status}"))
+    print_metrics(result.metrics, f"run {result.run_id}: {result.status}")
     print_cost_table(console, store, result.run_id)  # beside the safety table when defenses are compared
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.samples.items())) or "none"
     console.print(f"samples: {counts} ({result.skipped} already done before this start); {result.seconds:.1f} s")
@@ -100,7 +151,7 @@ def print_run(store: Any, run_id: str) -> None:
     console.print("samples: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     if run.error:
         console.print(f"[red]error:[/red] {escape(run.error)}")
-    console.print(metrics_table(store.metrics(run.id), "metrics"))
+    print_metrics(store.metrics(run.id), "metrics")
 
 
 def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:

@@ -165,29 +165,79 @@ def _check_local_folders(recipe: Any) -> None:
                                   fix="give the folder of a saved model (e.g. the one `r2d-sdk train` printed)")
 
 
-def _build(loaded: LoadedRecipe) -> Grid:
-    recipe = loaded.recipe
+@dataclass
+class JudgePanel:
+    """A recipe's judges with the models they read, built as a run builds them (`build_judges`)."""
+
+    context: Context
+    judges: dict[str, Judge]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def models(self) -> dict[str, Model]:
+        return self.context.models
+
+
+def _context(recipe: Any) -> Context:
+    """Checks that read no data, then the models and the context every component is built with."""
     validate_components(recipe)
     _check_local_folders(recipe)
     check_executor(recipe)
     models = build_models(recipe)  # the response cache is attached with the store (Grid.attach)
-    context = Context(models=models, seed=recipe.seed, generation=recipe.generation.params())
+    return Context(models=models, seed=recipe.seed, generation=recipe.generation.params())
+
+
+def _make(recipe: Any, context: Context, kind: str, field_name: str, skipped: list[str],
+          labels: Iterable[str] | None = None) -> dict[str, Any]:
+    """The components of one recipe field (only those labelled `labels`, when given); one whose
+    optional input is missing is left out, and `skipped` says why."""
+    wanted = None if labels is None else set(labels)
+    built = {}
+    for i, spec in enumerate(getattr(recipe, field_name)):
+        if wanted is not None and spec.key not in wanted:
+            continue
+        try:
+            with _at(f"{field_name}[{i}].args"):
+                built[spec.key] = create(kind, spec.name, spec.args, context, f"{field_name}[{i}]")
+        except Unavailable as why:  # optional input missing: leave it out, and say so
+            skipped.append(f"{kind} {spec.key}: {why.message}")
+    return built
+
+
+def build_judges(loaded: LoadedRecipe, labels: Iterable[str] | None = None) -> JudgePanel:
+    """The recipe's judges (only `labels`, when given) and their models, built exactly as
+    `build_grid` builds them, without reading any dataset.
+
+    Raises:
+        ConfigError: naming the recipe file and the field path, or a label that is no judge's.
+    """
+    where = str(loaded.path) if loaded.path else "<recipe>"
+    recipe = loaded.recipe
+    wanted = list(dict.fromkeys(labels)) if labels is not None else None
+    known = [spec.key for spec in recipe.judges]
+    unknown = [label for label in wanted or [] if label not in known]
+    if unknown:
+        raise ConfigError(f"{where}: no judge labelled {', '.join(unknown)} (judges: {', '.join(known) or 'none'})",
+                          fix=f"give --judge one of: {', '.join(known)}" if known else "add judges to the recipe")
+    if not known:
+        raise ConfigError(f"{where} has no judges", fix="add a `judges:` list to the recipe")
+    try:
+        context = _context(recipe)
+        skipped: list[str] = []
+        return JudgePanel(context, _make(recipe, context, "judge", "judges", skipped, wanted), skipped)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error.message}", error.fix) from None
+
+
+def _build(loaded: LoadedRecipe) -> Grid:
+    recipe = loaded.recipe
+    context = _context(recipe)
+    models = context.models
     items = {spec.key: load_items(spec, context, f"datasets[{i}]") for i, spec in enumerate(recipe.datasets)}
     skipped: list[str] = []
-
-    def make(kind: str, field_name: str) -> dict[str, Any]:
-        built = {}
-        for i, spec in enumerate(getattr(recipe, field_name)):
-            try:
-                with _at(f"{field_name}[{i}].args"):
-                    built[spec.key] = create(kind, spec.name, spec.args, context, f"{field_name}[{i}]")
-            except Unavailable as why:  # optional input missing: leave it out, and say so
-                skipped.append(f"{kind} {spec.key}: {why.message}")
-        return built
-
-    attacks = make("attack", "attacks")
-    judges = make("judge", "judges")
-    metrics = make("metric", "metrics")
+    attacks = _make(recipe, context, "attack", "attacks", skipped)
+    judges = _make(recipe, context, "judge", "judges", skipped)
+    metrics = _make(recipe, context, "metric", "metrics", skipped)
     defenses = {}
     for model_name in recipe.targets if recipe.datasets else []:
         for i, spec in enumerate(recipe.defenses):

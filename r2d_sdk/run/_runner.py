@@ -16,8 +16,10 @@ from r2d_sdk._errors import R2DError
 from r2d_sdk._types import AttackPrompt, Behavior, DefenseResult, Judgment, Message
 from r2d_sdk.recipe import LoadedRecipe
 from r2d_sdk.run._build import Grid
+from r2d_sdk.run._corrections import correct_metrics
 from r2d_sdk.run._executor_choice import executor_for
 from r2d_sdk.run._executors import Executor, Work
+from r2d_sdk.run._judging import judge_safely
 from r2d_sdk.run._metrics import compute_metrics
 from r2d_sdk.run._resume import RunOptions, resume_command, run_to_resume
 from r2d_sdk.store import Heartbeat, SampleRecord, Store
@@ -146,12 +148,7 @@ def _defended(defense: Defense) -> Callable[[list[Message]], Any]:
 
 async def _judge_all(grid: Grid, item: Behavior, prompt: str, response: str) -> list[tuple[str, Judgment]]:
     async def one(label: str) -> tuple[str, Judgment]:
-        judge = grid.judges[label]
-        try:
-            with stage("judge"):
-                return label, await judge.judge(item, prompt, response)
-        except Exception as error:  # a judge that raises still yields an honest error row
-            return label, Judgment.failed(f"{type(error).__name__}: {error}")
+        return label, await judge_safely(grid.judges[label], item, prompt, response)
 
     return list(await asyncio.gather(*(one(label) for label in grid.judges)))
 
@@ -303,7 +300,10 @@ async def _walk(loaded: LoadedRecipe, grid: Grid, store: Store, run_id: str, don
                 status = "interrupted"
             # Inside the try: the last batch can be refused too, and the run must then say it failed.
             writer.flush()
-            store.replace_metrics(run_id, compute_metrics(grid.metrics, store.judgment_groups(run_id)))
+            judgments = store.judgment_groups(run_id)
+            rows = compute_metrics(grid.metrics, judgments)
+            fixes = correct_metrics(rows, judgments, loaded, store)  # beside each rate, its corrected figure
+            store.replace_metrics(run_id, [{**row, **fix} for row, fix in zip(rows, fixes, strict=True)])
         except BaseException as error:
             if not heartbeat.lost:  # what finished is kept, unless the run is another process's now
                 with contextlib.suppress(R2DError):  # the error being raised says more than a refused write

@@ -242,7 +242,67 @@ class MetricRow(Base):
     ci_high: Mapped[float | None] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer)
     extra_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The value corrected for the judge's measured error (revision 0008; docs/judges.md), for the
+    # rates a calibration speaks to (`asr`, `refusal-rate`): its 95% interval, the calibration
+    # used, and in words why there is none or why it was clipped.
+    corrected: Mapped[float | None] = mapped_column(Float)
+    corrected_low: Mapped[float | None] = mapped_column(Float)
+    corrected_high: Mapped[float | None] = mapped_column(Float)
+    correction_status: Mapped[str | None] = mapped_column(String(20))  # corrected, clipped, undefined, none
+    calibration_id: Mapped[int | None] = mapped_column(ForeignKey("calibrations.id", ondelete="SET NULL"),
+                                                       index=True)
+    correction_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Calibration(Base):
+    """One judge measured against one human-labelled set (`r2d-sdk judges calibrate`).
+
+    The judge is identified by what makes it the same instrument (`judge_config_hash`: its
+    component, validated arguments and the models they name), so a run's judge finds the
+    calibrations made of it whatever its label. The counts are of scored rows; errors and
+    unscorable verdicts are counted apart and are in neither.
+    """
+
+    __tablename__ = "calibrations"
+    __table_args__ = (Index("ix_calibrations_judge", "judge_config_hash", "set_hash", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    judge: Mapped[str] = mapped_column(String(200))  # the component name (refusal-string)
+    judge_label: Mapped[str] = mapped_column(String(200))  # its label in the recipe calibrated
+    judge_config_hash: Mapped[str] = mapped_column(String(64))
+    judge_config_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    set_name: Mapped[str] = mapped_column(String(500))
+    set_hash: Mapped[str] = mapped_column(String(64))
+    n: Mapped[int] = mapped_column(Integer)  # labelled rows judged, errors and unscorable included
+    tp: Mapped[int] = mapped_column(Integer)
+    fp: Mapped[int] = mapped_column(Integer)
+    tn: Mapped[int] = mapped_column(Integer)
+    fn: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    unscorable: Mapped[int] = mapped_column(Integer)
+    stats_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recipe_path: Mapped[str | None] = mapped_column(Text)
+    sdk_version: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CalibrationItem(Base):
+    """One labelled row as one calibrated judge saw it: every disagreement is a row here."""
+
+    __tablename__ = "calibration_items"
+    __table_args__ = (Index("uq_calibration_items_row", "calibration_id", "item_index", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    calibration_id: Mapped[int] = mapped_column(ForeignKey("calibrations.id", ondelete="CASCADE"))
+    item_index: Mapped[int] = mapped_column(Integer)  # the row's position in the set
+    request: Mapped[str] = mapped_column(Text)
+    response: Mapped[str] = mapped_column(Text)
+    human_label: Mapped[bool] = mapped_column(Boolean)  # true: the humans say jailbroken
+    status: Mapped[str] = mapped_column(String(20))  # scored, error, unscorable
+    verdict: Mapped[bool | None] = mapped_column(Boolean)  # the judge's jailbroken; NULL when not scored
+    raw: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class CachedResponse(Base):
