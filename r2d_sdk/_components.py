@@ -131,6 +131,10 @@ class Judge(Component):
 
     kind = "judge"
 
+    async def setup(self) -> None:
+        """Called once before the first sample (e.g. load weights, find a checkpoint); an error
+        here stops the run before anything is judged. A judge used without it sets up on first use."""
+
     async def judge(self, behavior: Behavior, prompt: str, response: str) -> Judgment:
         raise NotImplementedError
 
