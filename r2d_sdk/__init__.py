@@ -30,7 +30,16 @@ from r2d_sdk._types import (
 from r2d_sdk._version import __version__
 from r2d_sdk.data import DataSource, read_table, resolve_data_file
 from r2d_sdk.models import LocalClassifier, LocalLM, LocalWeights, MockReply, MockScript, Model
-from r2d_sdk.trajectories import PIVOT_PATTERN, PIVOTS, RETHINK, SAFE, THINK_CLOSE, THINK_OPEN, UNSAFE
+from r2d_sdk.trajectories import (
+    PIVOT_PATTERN,
+    PIVOTS,
+    RETHINK,
+    SAFE,
+    THINK_CLOSE,
+    THINK_OPEN,
+    UNSAFE,
+    judge_prompt,
+)
 
 if TYPE_CHECKING:
     from r2d_sdk.report import export_artifact
@@ -94,6 +103,7 @@ __all__ = [
     "GuardError",
     "GuardReply",
     "Judge",
+    "judge_prompt",
     "Judgment",
     "JudgmentStatus",
     "Message",

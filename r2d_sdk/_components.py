@@ -131,6 +131,19 @@ class Judge(Component):
 
     kind = "judge"
 
+    async def setup(self) -> None:
+        """Called once before the first sample (e.g. load weights, find a checkpoint); an error
+        here stops the run before anything is judged. A judge used without it sets up on first use."""
+
+    def instrument(self) -> dict[str, Any]:
+        """What besides its recipe arguments decides this judge's verdicts (after `setup`).
+
+        Part of the judge's identity, so a calibration applies only to the same instrument: a
+        judge that loads weights by name returns the hash of the checkpoint it loaded, and a
+        judge retrained under the same name is then another judge. Most judges: nothing.
+        """
+        return {}
+
     async def judge(self, behavior: Behavior, prompt: str, response: str) -> Judgment:
         raise NotImplementedError
 

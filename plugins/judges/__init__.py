@@ -6,6 +6,7 @@ from r2d_plugins.judges import (  # noqa: F401
     llm_judge,
     refusal_string,
     strongreject,
+    trained_judge,
     xstest_llm,
     xstest_string,
 )

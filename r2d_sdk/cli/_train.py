@@ -48,8 +48,11 @@ def train(recipe: Path, db: str | None, only: tuple[str, ...], force: bool, then
         return
     for outcome in outcomes:
         heldout = outcome.heldout or {}
-        figures = ", ".join(f"{key} {heldout[key]:.3f}" for key in ("pivot_acc", "first_pivot_acc", "emit_rate")
+        figures = ", ".join(f"{key} {heldout[key]:.3f}" for key in ("pivot_acc", "first_pivot_acc", "emit_rate",
+                                                                    "answer_acc")
                             if isinstance(heldout.get(key), float))
+        recall = heldout.get("answer_recall") or {}
+        figures += "".join(f", recall of '{answer.strip()}' {value:.3f}" for answer, value in sorted(recall.items()))
         click.echo(f"{outcome.name}: {outcome.status} (training run {outcome.training_run_id}, {outcome.steps} steps, "
                    f"{outcome.seconds:.0f} s){'; held-out ' + figures if figures else ''}")
         if outcome.checkpoint_path:

@@ -98,7 +98,9 @@ async def calibrate_async(loaded: LoadedRecipe, labelled: CalibrationSet, store:
         for model in panel.models.values():
             model.cache = store.responses  # a calibration made again costs nothing
         panel.context.store = store
-    identities = {label: judge_identity(recipe, label) for label in panel.judges}
+    # Set up first: a bad checkpoint stops here, and a judge's identity may depend on what it loaded.
+    await asyncio.gather(*(judge.setup() for judge in panel.judges.values()))
+    identities = {label: judge_identity(recipe, label, judge.instrument()) for label, judge in panel.judges.items()}
     gate = asyncio.Semaphore(recipe.concurrency)
 
     async def judged(label: str, row: LabelledRow) -> Judgment:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from r2d_sdk._components import Judge
 from r2d_sdk.recipe import parse_recipe
-from r2d_sdk.run import recorrect_run
+from r2d_sdk.run import build_judges, recorrect_run
 from r2d_sdk.store import Store
 
 
@@ -29,4 +30,9 @@ def correct_run(store: Store, run_id: str) -> Recorrected:
     run = store.get_run(run_id)
     loaded = parse_recipe(run.recipe_yaml, f"the recipe stored with run {run.id}",
                           Path(run.recipe_path) if run.recipe_path else None)
-    return Recorrected(run.id, recorrect_run(store, run.id, loaded, run.recipe_path or "RECIPE"))
+    # A judge whose identity depends on what it loads (a trained judge's checkpoint) is built to ask.
+    panel = build_judges(loaded)
+    panel.context.store = store
+    instruments = {label: judge.instrument() for label, judge in panel.judges.items()
+                   if type(judge).instrument is not Judge.instrument}
+    return Recorrected(run.id, recorrect_run(store, run.id, loaded, run.recipe_path or "RECIPE", instruments))

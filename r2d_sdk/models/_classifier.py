@@ -2,14 +2,17 @@
 
 Both give one probability per text from a single forward pass per batch, no generation: what a
 judge backed by a fine-tuned classifier needs. They share the local models' loading, instance
-cache and torch lock (`LocalWeights`).
+cache and torch lock (`LocalWeights`), and their micro-batching (`BatchQueue`): concurrent
+`probability(text)` calls, one per judged sample, are gathered into one forward pass per batch.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from r2d_sdk._errors import ConfigError
+from r2d_sdk.models._batch_queue import BatchQueue, closest_in_length
 from r2d_sdk.models._local_base import LocalWeights, default_device, load_pretrained
 
 Head = Literal["sequence", "yes-no"]
@@ -27,12 +30,13 @@ class LocalClassifier(LocalWeights):
         yes / no: yes-no head: the two answer words (a leading space is part of the word).
         batch_size: texts per forward pass.
         max_length: longer texts are cut from the left (the end is where the answer is).
+        batch_wait_ms: how long the first queued `probability` call waits for company.
         dtype, device, threads: as for local models.
     """
 
     def __init__(self, ref: str, head: Head = "sequence", positive: int | str = 1, yes: str = "yes",
-                 no: str = "no", batch_size: int = 16, max_length: int = 1024, dtype: str | None = None,
-                 device: str | None = None, threads: int | None = None) -> None:
+                 no: str = "no", batch_size: int = 16, max_length: int = 1024, batch_wait_ms: float = 15.0,
+                 dtype: str | None = None, device: str | None = None, threads: int | None = None) -> None:
         super().__init__(ref, threads)
         if head not in ("sequence", "yes-no"):
             raise ConfigError(f"classifier head '{head}' is not one of: sequence, yes-no",
@@ -55,6 +59,12 @@ class LocalClassifier(LocalWeights):
             self.positive = self._label_index(positive)
         else:
             self.answer_ids = (self._first_token(yes), self._first_token(no))
+        self.forward_passes = 0  # batches run so far (what the micro-batching saves is counted in tests)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"r2d-classifier-{ref}")
+        # Texts of similar length share a batch: each is padded to the longest.
+        self._batches: BatchQueue[str, float] = BatchQueue(self.probabilities, batch_size, batch_wait_ms / 1000,
+                                                           self._executor,
+                                                           lambda held, size: closest_in_length(held, size, len))
 
     def _label_index(self, positive: int | str) -> int:
         labels = getattr(self.model.config, "id2label", None) or {}
@@ -89,6 +99,7 @@ class LocalClassifier(LocalWeights):
                                       max_length=self.max_length, add_special_tokens=self.head == "sequence")
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
         with self._torch_lock, torch.inference_mode():
+            self.forward_passes += 1
             if self.head == "sequence":
                 logits = self.model(**encoded).logits.float()
                 return torch.softmax(logits, dim=-1)[:, self.positive].tolist()
@@ -99,6 +110,10 @@ class LocalClassifier(LocalWeights):
     async def score(self, texts: list[str]) -> list[float]:
         """`probabilities` off the event loop."""
         return await self.run_exclusive(self.probabilities, texts)
+
+    async def probability(self, text: str) -> float:
+        """P(positive) of one text, batched with the other calls waiting at the same time."""
+        return await self._batches.submit(text)
 
     def tokens(self, text: str) -> int:
         """How many tokens the classifier reads of a text (for the call log)."""

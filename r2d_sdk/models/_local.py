@@ -1,14 +1,13 @@
 """In-process transformers models with request micro-batching.
 
-Concurrent `generate` calls are queued; one worker takes up to `batch_size` queued requests
-with the same sampling settings, left-pads them into one batch and runs a single
-`model.generate`, off the event loop. Scoring (log-probabilities of given text) shares the
+Concurrent `generate` calls are queued (`BatchQueue`); one worker takes up to `batch_size`
+queued requests with the same sampling settings, left-pads them into one batch and runs a
+single `model.generate`, off the event loop. Scoring (log-probabilities of given text) shares the
 same lock, so torch never runs two jobs on one model at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ from typing import Any
 
 from r2d_sdk._generation import GenerationParams
 from r2d_sdk._types import Message
+from r2d_sdk.models._batch_queue import BatchQueue, closest_in_length
 from r2d_sdk.models._local_base import LocalWeights, default_device, load_pretrained
 from r2d_sdk.models._local_text import LocalGeneration, finish_generation
 
@@ -25,7 +25,6 @@ from r2d_sdk.models._local_text import LocalGeneration, finish_generation
 class _Request:
     prompt: str
     params: GenerationParams
-    future: asyncio.Future[LocalGeneration]
 
 
 class LocalModel(LocalWeights):
@@ -62,9 +61,8 @@ class LocalModel(LocalWeights):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"r2d-local-{ref}")
-        self._queue: asyncio.Queue[_Request] | None = None
-        self._worker: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._batches: BatchQueue[_Request, LocalGeneration] = BatchQueue(self._run_batch, batch_size, self.batch_wait,
+                                                                           self._executor, pick_batch)
 
     def decoding_kwargs(self, params: GenerationParams, max_new_tokens: int) -> dict[str, Any]:
         """`generate` keyword arguments for these settings (greedy or sampled; stop strings aside)."""
@@ -103,48 +101,10 @@ class LocalModel(LocalWeights):
     # ---- generation ----------------------------------------------------------------------
     async def generate(self, messages: list[Message], params: GenerationParams) -> LocalGeneration:
         """Queue one request; it is served in the next batch with matching settings."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._worker is None or self._worker.done():
-            self._loop = loop
-            self._queue = asyncio.Queue()
-            self._worker = loop.create_task(self._serve())
-        assert self._queue is not None
-        future: asyncio.Future[LocalGeneration] = loop.create_future()
-        await self._queue.put(_Request(self.render(messages), params, future))
-        return await future
+        return await self._batches.submit(_Request(self.render(messages), params))
 
-    async def _serve(self) -> None:
-        assert self._queue is not None
-        queue = self._queue
-        held: list[_Request] = []
-        while True:
-            if not held:
-                held.append(await queue.get())
-            deadline = asyncio.get_running_loop().time() + self.batch_wait
-            while len(held) < self.batch_size * 4:
-                timeout = deadline - asyncio.get_running_loop().time()
-                try:
-                    held.append(queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(queue.get(), timeout))
-                except (TimeoutError, asyncio.QueueEmpty):
-                    break
-            params = held[0].params
-            batch = pick_batch(held, self.batch_size)
-            held = [r for r in held if r not in batch]
-            live = [r for r in batch if not r.future.done()]
-            if not live:
-                continue
-            try:
-                # Our own executor, not the loop's default: Ctrl-C must not wait for a batch to finish.
-                results = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self.generate_batch, [r.prompt for r in live], params)
-            except Exception as error:  # one failure fails the batch; each caller sees it
-                for request in live:
-                    if not request.future.done():
-                        request.future.set_exception(error)
-                continue
-            for request, result in zip(live, results, strict=True):
-                if not request.future.done():
-                    request.future.set_result(result)
+    def _run_batch(self, requests: list[_Request]) -> list[LocalGeneration]:
+        return self.generate_batch([r.prompt for r in requests], requests[0].params)  # pick_batch: one setting
 
     def generate_batch(self, prompts: list[str], params: GenerationParams) -> list[LocalGeneration]:
         """Generate for several rendered prompts in one left-padded batch (blocking)."""
@@ -228,24 +188,14 @@ class LocalModel(LocalWeights):
 
 def pick_batch(held: list[_Request], size: int) -> list[_Request]:
     """The next batch: the oldest waiting request, plus the waiting requests with its settings whose
-    prompts are closest to it in length (and within a factor of two of it).
+    prompts are closest to it in length (`closest_in_length`).
 
     Why: a batch is padded to its longest prompt, and a padded position costs as much as a real
     one. JBC-style prompts are ~10x longer than plain ones; one of them in a batch of short
     prompts multiplies the whole batch's prompt pass. The oldest request always goes first, so a
     prompt of unusual length waits at most until it is the oldest.
     """
-    oldest = held[0]
-    # Within a factor of two of the oldest's length: a much longer prompt would multiply the batch's
-    # prompt pass, a much shorter one would be padded to the oldest's; either waits for its turn.
-    low, high = len(oldest.prompt) / LENGTH_RATIO, len(oldest.prompt) * LENGTH_RATIO
-    others = [r for r in held[1:] if r.params == oldest.params and low <= len(r.prompt) <= high]
-    others.sort(key=lambda r: abs(len(r.prompt) - len(oldest.prompt)))  # stable: ties stay in arrival order
-    return [oldest, *others[:size - 1]]
-
-
-# How much longer or shorter than the oldest request's prompt another batch member's may be.
-LENGTH_RATIO = 2.0
+    return closest_in_length(held, size, lambda r: len(r.prompt), lambda a, b: a.params == b.params)
 
 
 # Below this many common tokens a separate prefix pass costs more than it saves.

@@ -8,9 +8,10 @@ from r2d_sdk.recipe._judge_identity import JudgeIdentity, judge_config_hash, jud
 from r2d_sdk.recipe._load import LoadedRecipe, expand_env, load_recipe, parse_recipe
 from r2d_sdk.recipe._schema import AttackSpec, ComponentSpec, DatasetSpec, GenerationSpec, ModelSpec, Recipe
 from r2d_sdk.recipe._serve import RouteSpec, ServeSection
-from r2d_sdk.recipe._train import LoraSpec, TrainDataSpec, TrainSection, TrainSpec
+from r2d_sdk.recipe._train import JudgeDataSpec, LoraSpec, TrainDataSpec, TrainSection, TrainSpec
 
 __all__ = ["QUOTE_CHARS", "RAY_INSTALL", "ROUTING_STRATEGIES", "AttackSpec", "ComponentSpec", "DatasetSpec",
-           "DeploymentSpec", "DistillSpec", "ExecutorSpec", "GenerationSpec", "JudgeIdentity", "LoadedRecipe", "LoraSpec", "ModelSpec",
+           "DeploymentSpec", "DistillSpec", "ExecutorSpec", "GenerationSpec", "JudgeDataSpec", "JudgeIdentity", "LoadedRecipe",
+           "LoraSpec", "ModelSpec",
            "PromptSource", "RaySpec", "Recipe", "RouteSpec", "RoutingSpec", "ServeSection", "TrainDataSpec",
            "TrainSection", "TrainSpec", "expand_env", "judge_config_hash", "judge_identity", "load_recipe", "parse_recipe"]

@@ -49,8 +49,11 @@ class JudgeIdentity:
         return self.hash[:12]
 
 
-def judge_identity(recipe: Recipe, label: str) -> JudgeIdentity:
+def judge_identity(recipe: Recipe, label: str, instrument: dict[str, Any] | None = None) -> JudgeIdentity:
     """The identity of the recipe's judge labelled `label`.
+
+    `instrument` is what the built judge says decides its verdicts beyond its arguments
+    (`Judge.instrument()`, e.g. the hash of the checkpoint it loaded); it joins the identity.
 
     Raises:
         ConfigError: no judge has that label, its plugin is unknown or its arguments are bad.
@@ -65,13 +68,15 @@ def judge_identity(recipe: Recipe, label: str) -> JudgeIdentity:
     named = sorted({value for value in _strings(args) if value in recipe.models})
     config = {"judge": info.name, "args": args,
               "models": {name: _model_instrument(recipe, recipe.models[name]) for name in named}}
+    if instrument:
+        config["instrument"] = instrument
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return JudgeIdentity(info.name, label, config, digest)
 
 
-def judge_config_hash(recipe: Recipe, label: str) -> str:
-    """`judge_identity(recipe, label).hash`."""
-    return judge_identity(recipe, label).hash
+def judge_config_hash(recipe: Recipe, label: str, instrument: dict[str, Any] | None = None) -> str:
+    """`judge_identity(recipe, label, instrument).hash`."""
+    return judge_identity(recipe, label, instrument).hash
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -4,7 +4,8 @@ Every key beside `runs` is a default shared by all runs; each run overrides what
 
     train:
       base: target                # a model of the recipe's `models:` (a local model)
-      data: {offline: {}}         # or {path: trajectories.jsonl} from `r2d-sdk distill`
+      data: {offline: {}}         # or {path: trajectories.jsonl} from `r2d-sdk distill`,
+                                  # or {judge: {}}: examples that train a response judge
       max_steps: 60
       runs:
         - name: r2d
@@ -27,19 +28,37 @@ MAX_STEPS = 10_000_000
 MAX_BATCH = 4096
 
 
+class JudgeDataSpec(_Strict):
+    """Examples that train a response judge: JailbreakBench's attack artifacts, labelled by its judge.
+
+    Each record with a response becomes (the judge prompt of its goal and response, " yes" when
+    JailbreakBench's judge called it jailbroken, else " no"). The held-out split is by behavior.
+    """
+
+    artifacts: str | None = Field(None, description="the attack-artifacts folder (default: "
+                                                    "R2D_DATA_DIR/jbb-artifacts/attack-artifacts)")
+    max_response_chars: int = Field(700, ge=50, le=100_000, description="the response is cut to its first N "
+                                                                       "characters in the judge prompt (the "
+                                                                       "trained-judge plugin cuts the same)")
+
+
 class TrainDataSpec(_Strict):
-    """Where the trajectories come from: a JSONL file, or the offline builder (no teacher needed)."""
+    """Where the trajectories come from: a JSONL file, the offline builder (no teacher needed), or judge examples."""
 
     path: str | None = Field(None, description="trajectory JSONL (r2d-sdk distill output, or the paper's "
                                                "instruction/input/output records)")
     offline: dict[str, Any] | None = Field(None, description="options of the offline builder "
                                                              "(build_offline_trajectories)")
-    heldout_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share kept out of training, per label")
+    judge: JudgeDataSpec | None = Field(None, description="train a response judge on JailbreakBench's attack "
+                                                          "artifacts (docs/judges.md, 'The trained judge')")
+    heldout_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share kept out of training, per label "
+                                                                     "(judge data: share of the behaviors)")
 
     @model_validator(mode="after")
     def _one_source(self) -> TrainDataSpec:
-        if (self.path is None) == (self.offline is None):
-            raise ValueError("give exactly one of `path` (a trajectory JSONL) or `offline` (builder options)")
+        if sum(source is not None for source in (self.path, self.offline, self.judge)) != 1:
+            raise ValueError("give exactly one of `path` (a trajectory JSONL), `offline` (builder options) or "
+                             "`judge` (judge examples)")
         return self
 
 
@@ -74,7 +93,14 @@ class TrainSpec(_Strict):
     train_layers: int | None = Field(None, gt=0, le=10_000, description="full fine-tuning only: train just the last N "
                                                             "decoder layers, the final norm and the (untied) LM "
                                                             "head (a CPU budget lever); null trains everything")
-    prompt_format: Literal["chat", "vicuna"] = "chat"
+    keep_layers: int | None = Field(None, gt=0, le=10_000, description="keep only the first N decoder layers of "
+                                                           "the base (the rest are dropped, in training and in "
+                                                           "the exported model: a smaller, faster model)")
+    prompt_format: Literal["chat", "vicuna", "plain"] = Field("chat", description="chat: the base's chat template; "
+                                                              "vicuna: USER: … ASSISTANT:; plain: the prompt text "
+                                                              "as it is (a judge prompt)")
+    end_with_eos: bool = Field(True, description="false: no end-of-sequence token after the answer (a label word "
+                                                 "read as a probability, never generated: the judge's yes/no)")
     learning_rate: float = Field(5e-5, gt=0, le=1.0)
     new_token_learning_rate: float | None = Field(3e-3, gt=0, le=1.0, description="learning rate of the added tokens' "
                                                                            "rows; null: the same as the rest")
@@ -121,6 +147,22 @@ class TrainSection(_Strict):
         for run in self.runs:
             if run.train_layers is not None and run.finetune != "full":
                 raise ValueError(f"train run '{run.name}': train_layers applies to finetune: full only")
+        return self
+
+    @model_validator(mode="after")
+    def _judge_is_plain(self) -> TrainSection:
+        for run in self.runs:
+            if run.data.judge is not None and (run.reasoning or run.prompt_format != "plain"):
+                raise ValueError(f"train run '{run.name}': judge data trains with `reasoning: false` and "
+                                 "`prompt_format: plain` (the judge reads its prompt as it is, and answers yes or no)")
+        return self
+
+    @model_validator(mode="after")
+    def _layers_fit(self) -> TrainSection:
+        for run in self.runs:
+            if run.keep_layers is not None and run.train_layers is not None and run.train_layers > run.keep_layers:
+                raise ValueError(f"train run '{run.name}': train_layers ({run.train_layers}) is more than "
+                                 f"keep_layers ({run.keep_layers})")
         return self
 
     @model_validator(mode="after")

@@ -34,7 +34,8 @@ NO_CALIBRATION = "none"  # correction_status of a row that has no calibration to
 
 
 def correct_metrics(rows: list[dict[str, Any]], judgment_rows: list[dict[str, Any]], loaded: LoadedRecipe,
-                    store: Store, recipe_ref: str | None = None) -> list[dict[str, Any]]:
+                    store: Store, recipe_ref: str | None = None,
+                    instruments: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The correction fields (`store.CORRECTION_FIELDS`, all of them, None where unset) of each
     metric row, in order.
 
@@ -45,6 +46,8 @@ def correct_metrics(rows: list[dict[str, Any]], judgment_rows: list[dict[str, An
         loaded: the run's recipe (to name each metric's plugin and each judge's identity).
         store: where the calibrations are.
         recipe_ref: how the "calibrate it" hint names the recipe (default: its path).
+        instruments: per judge label, what the built judge adds to its identity
+            (`Judge.instrument()`, e.g. its checkpoint's hash).
     """
     recipe = loaded.recipe
     metric_names = {spec.key: _plugin_name("metric", spec.name) for spec in recipe.metrics}
@@ -61,7 +64,7 @@ def correct_metrics(rows: list[dict[str, Any]], judgment_rows: list[dict[str, An
             continue
         label = row["judge"]
         if label not in found:
-            found[label] = _calibration_of(recipe, label, calibrations, ref)
+            found[label] = _calibration_of(recipe, label, calibrations, ref, (instruments or {}).get(label))
         identity, calibration, missing = found[label]
         if calibration is None:
             out.append({"correction_status": NO_CALIBRATION, "correction_note": missing})
@@ -85,11 +88,11 @@ def _plugin_name(kind: str, name: str) -> str:
         return name
 
 
-def _calibration_of(recipe: Any, label: str, calibrations: Calibrations,
-                    ref: str) -> tuple[JudgeIdentity | None, Calibration | None, str]:
+def _calibration_of(recipe: Any, label: str, calibrations: Calibrations, ref: str,
+                    instrument: dict[str, Any] | None) -> tuple[JudgeIdentity | None, Calibration | None, str]:
     """(identity, newest calibration, the note when there is none) of one judge."""
     try:
-        identity = judge_identity(recipe, label)
+        identity = judge_identity(recipe, label, instrument)
     except ConfigError as error:
         return None, None, f"judge {label} cannot be identified ({error.message}), so no calibration applies"
     calibration = calibrations.latest(identity.hash)
@@ -144,11 +147,14 @@ def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def recorrect_run(store: Store, run_id: str, loaded: LoadedRecipe, recipe_ref: str | None = None) -> int:
+def recorrect_run(store: Store, run_id: str, loaded: LoadedRecipe, recipe_ref: str | None = None,
+                  instruments: dict[str, dict[str, Any]] | None = None) -> int:
     """Recompute the corrected figures of a stored run's metrics from the newest calibrations
-    (e.g. one made after the run); returns how many rows a calibration corrected."""
+    (e.g. one made after the run); returns how many rows a calibration corrected.
+
+    `instruments`: as for `correct_metrics`, what each built judge adds to its identity."""
     rows = [{**{k: getattr(m, k) for k in (*GROUP_KEYS, "metric", "n")}, "extra_json": m.extra_json or {},
              "id": m.id} for m in store.metrics(run_id)]
-    fixes = correct_metrics(rows, store.judgment_groups(run_id), loaded, store, recipe_ref)
+    fixes = correct_metrics(rows, store.judgment_groups(run_id), loaded, store, recipe_ref, instruments)
     Calibrations(store).write_corrections(run_id, {row["id"]: fix for row, fix in zip(rows, fixes, strict=True)})
     return sum(1 for fix in fixes if fix.get("corrected") is not None)

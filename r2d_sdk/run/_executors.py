@@ -64,11 +64,12 @@ class Executor(Protocol):
 
 
 class InProcessExecutor:
-    """The recipe's `concurrency` asyncio workers in this process (defenses set up first)."""
+    """The recipe's `concurrency` asyncio workers in this process (defenses and judges set up first)."""
 
     async def run(self, work: Work) -> None:
         with stage("setup"):
-            await asyncio.gather(*(defense.setup() for defense in work.grid.defenses.values()))
+            await asyncio.gather(*(defense.setup() for defense in work.grid.defenses.values()),
+                                 *(judge.setup() for judge in work.grid.judges.values()))
         queue: asyncio.Queue[_Unit] = asyncio.Queue()
         for unit in work.units:
             queue.put_nowait(unit)

@@ -106,7 +106,8 @@ class CellWorker:
 
     async def _set_up(self) -> None:
         with orphan_sink(self.orphans.append), stage("setup"):
-            await asyncio.gather(*(defense.setup() for defense in self.grid.defenses.values()))
+            await asyncio.gather(*(defense.setup() for defense in self.grid.defenses.values()),
+                                 *(judge.setup() for judge in self.grid.judges.values()))
 
     async def start(self) -> dict[str, Any]:
         """Set up the defenses (load local models) and import LiteLLM, so that a worker is ready

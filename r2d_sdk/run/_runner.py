@@ -302,7 +302,8 @@ async def _walk(loaded: LoadedRecipe, grid: Grid, store: Store, run_id: str, don
             writer.flush()
             judgments = store.judgment_groups(run_id)
             rows = compute_metrics(grid.metrics, judgments)
-            fixes = correct_metrics(rows, judgments, loaded, store)  # beside each rate, its corrected figure
+            instruments = {label: judge.instrument() for label, judge in grid.judges.items()}
+            fixes = correct_metrics(rows, judgments, loaded, store, instruments=instruments)  # beside each rate
             store.replace_metrics(run_id, [{**row, **fix} for row, fix in zip(rows, fixes, strict=True)])
         except BaseException as error:
             if not heartbeat.lost:  # what finished is kept, unless the run is another process's now

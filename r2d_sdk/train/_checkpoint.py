@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +93,7 @@ class CheckpointRef:
     adapter_base: str | None = None  # set when the folder is an unmerged PEFT adapter
     prompt_format: str = "chat"
     source: str | None = None  # the adapter folder `path` was merged from
+    info: dict[str, Any] = field(default_factory=dict)  # the folder's r2d_checkpoint.json (e.g. a judge's settings)
 
 
 def read_checkpoint(folder: str | Path) -> CheckpointRef:
@@ -110,7 +111,7 @@ def read_checkpoint(folder: str | Path) -> CheckpointRef:
                           fix="point `checkpoint:` at the exported model folder")
     return CheckpointRef(str(folder.resolve()), info.get("training_run_id"), info.get("name"),
                          info.get("checkpoint_hash"), info.get("base_model"), adapter_base,
-                         info.get("prompt_format", "chat"))
+                         info.get("prompt_format", "chat"), info=info)
 
 
 def merged_folder(ref: CheckpointRef) -> str:

@@ -9,6 +9,11 @@ a pivot), so both are tracked on trajectories kept out of training:
 - generated: greedy answers to held-out prompts; how often a pivot appears at all
   (`emit_rate`), whether the first and the last emitted pivot match the reference
   (`first_pivot_match`, `final_pivot_match`), and how often generation finished.
+
+Where every held-out answer is a single token (a judge's yes/no), the held-out pass also says
+how often the labelled answer scores above the other answers there (`answer_acc`), and per
+answer how often it does when it is the label (`answer_recall`: for a judge, the true-positive
+rate under "yes" and the true-negative rate under "no").
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from r2d_sdk.trajectories import PIVOT_PATTERN
 
 
 def evaluate_heldout(trainer: Any) -> dict[str, Any]:
-    """Teacher-forced loss parts and pivot accuracy over the held-out set (all processes)."""
+    """Teacher-forced loss parts and pivot accuracy over the held-out set (all processes), and the
+    one-token answers' agreement where every held-out answer is one token."""
     import torch
 
     accelerator, spec = trainer.accelerator, trainer.spec
@@ -33,28 +39,71 @@ def evaluate_heldout(trainer: Any) -> dict[str, Any]:
     was_training = model.training
     model.eval()
     pivot_tensor = torch.tensor(trainer.pivots.pivots, device=accelerator.device)
+    # Without reasoning there is no pivot to find row by row, so the LM head runs on the labelled
+    # positions alone (the loss is the same; a judge's one answer token is a small part of its row).
+    labelled_only = not spec.reasoning
+    choices = answer_choices(trainer.heldout_examples)
+    columns = torch.tensor(choices, dtype=torch.long, device=accelerator.device)
     # loss, ce, cpo, batches, pivots, right, first pivots, first right
     totals = torch.zeros(8, dtype=torch.float64, device=accelerator.device)
+    answers = torch.zeros((len(choices), 2), dtype=torch.float64, device=accelerator.device)  # labelled, right
     with torch.no_grad(), accelerator.autocast():
         for chosen in batches:
             # A None (FSDP only) is a stand-in batch: run so this process joins every forward pass, not counted.
             batch = collate(chosen or trainer.heldout_examples[:1], trainer.tokenizer.pad_token_id)
-            logits, targets = forward(model, batch, accelerator.device)
+            logits, targets = forward(model, batch, accelerator.device, labelled_only=labelled_only)
             if chosen is None:
                 continue
             out = r2d_loss(logits, targets, trainer.pivots.pivots, spec.lambda_cpo, spec.cpo_reduction)
-            first, first_right = _first_pivot(logits, targets, pivot_tensor)
+            first, first_right = (0, 0) if labelled_only else _first_pivot(logits, targets, pivot_tensor)
             totals += torch.tensor([out.loss.item(), out.ce.item(), float(out.cpo), 1, out.n_pivots,
                                     out.n_pivot_correct, first, first_right], dtype=torch.float64,
                                    device=accelerator.device)
+            if choices:
+                answers += _answer_counts(logits, targets, columns)
     if was_training:
         model.train()
     loss, ce, cpo, batches, pivots, right, first, first_right = accelerator.reduce(totals, "sum").cpu().tolist()
     if not batches:
         return {}
-    return {"loss": loss / batches, "ce": ce / batches, "cpo": cpo / batches,
-            "pivot_acc": right / pivots if pivots else None,
-            "first_pivot_acc": first_right / first if first else None, "n_heldout": len(trainer.heldout_examples)}
+    metrics = {"loss": loss / batches, "ce": ce / batches, "cpo": cpo / batches,
+               "pivot_acc": right / pivots if pivots else None,
+               "first_pivot_acc": first_right / first if first else None, "n_heldout": len(trainer.heldout_examples)}
+    if choices:
+        counts = accelerator.reduce(answers, "sum").cpu().tolist()
+        labelled = sum(n for n, _ in counts)
+        metrics["answer_acc"] = sum(right for _, right in counts) / labelled if labelled else None
+        metrics["answer_recall"] = {trainer.tokenizer.decode([choice]): right / n
+                                    for choice, (n, right) in zip(choices, counts, strict=True) if n}
+    return metrics
+
+
+def answer_choices(examples: list[Any]) -> list[int]:
+    """The answer tokens, when every example's answer is one token and 2 to 16 answers occur; else []."""
+    answers = []
+    for example in examples:
+        labelled = [label for label in example.labels if label != IGNORE_INDEX]
+        if len(labelled) != 1:
+            return []
+        answers.append(labelled[0])
+    distinct = sorted(set(answers))
+    return distinct if 2 <= len(distinct) <= 16 else []
+
+
+def _answer_counts(logits: Any, targets: Any, columns: Any) -> Any:
+    """Per answer: (times it is the label, times it then also scores highest among the answers)."""
+    import torch
+
+    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    keep = flat_targets != IGNORE_INDEX
+    flat_logits, flat_targets = flat_logits[keep], flat_targets[keep]
+    predicted = columns[flat_logits[:, columns].argmax(dim=-1)]
+    counts = torch.zeros((len(columns), 2), dtype=torch.float64, device=columns.device)
+    for row, choice in enumerate(columns):
+        mine = flat_targets == choice
+        counts[row, 0] += mine.sum()
+        counts[row, 1] += (mine & (predicted == choice)).sum()
+    return counts
 
 
 def _first_pivot(logits: Any, targets: Any, pivots: Any) -> tuple[int, int]:

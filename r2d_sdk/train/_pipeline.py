@@ -1,8 +1,8 @@
 """`r2d-sdk train RECIPE` as a Python function: data, database rows, trainer, export.
 
 For each training configuration of the recipe's `train:` section, in order: get the
-trajectories (a JSONL file, or the offline builder with the base model), split off the
-held-out set, open or continue its row in `training_runs`, train, export, and mark it
+trajectories (a JSONL file, the offline builder with the base model, or judge examples from
+JailbreakBench's artifacts), split off the held-out set (judge examples: by behavior), open or continue its row in `training_runs`, train, export, and mark it
 completed with the checkpoint's location and hash. A configuration already trained on the
 same data is skipped unless `force`; an unfinished one continues from its last saved state.
 Under `accelerate launch` every process trains; only the main one builds data and writes rows.
@@ -22,7 +22,7 @@ from typing import Any
 from r2d_sdk._errors import ConfigError
 from r2d_sdk.recipe import LoadedRecipe, Recipe, TrainSpec
 from r2d_sdk.train._collate import split_heldout
-from r2d_sdk.trajectories import Trajectory, read_jsonl, write_jsonl
+from r2d_sdk.trajectories import Trajectory, build_judge_examples, read_jsonl, write_jsonl
 
 
 @dataclass
@@ -72,6 +72,8 @@ def load_trajectories(loaded: LoadedRecipe, spec: TrainSpec, is_main: bool, stor
                               fix="run `r2d-sdk distill` first, or point `path` at a trajectory JSONL")
         trajectories = read_jsonl(path)
         return trajectories, str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
+    if spec.data.judge is not None:
+        return _judge_examples(spec, is_main)
     options = dict(spec.data.offline or {})
     model_id, _ = base_reference(loaded.recipe, spec)
     key = hashlib.sha256(json.dumps([options, model_id], sort_keys=True).encode()).hexdigest()[:16]
@@ -83,6 +85,33 @@ def load_trajectories(loaded: LoadedRecipe, spec: TrainSpec, is_main: bool, stor
         partial.rename(path)
     _wait_for_everyone()
     return read_jsonl(path), str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _judge_examples(spec: TrainSpec, is_main: bool) -> tuple[list[Trajectory], str, str]:
+    """Judge examples, written to the run's data folder on each training (they take a second to
+    build, and the file's hash then always describes the artifacts read this time)."""
+    assert spec.data.judge is not None
+    options = spec.data.judge.model_dump(mode="json")
+    key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
+    path = Path(spec.output_dir) / "data" / f"judge-{key}.jsonl"
+    if is_main:
+        examples = build_judge_examples(**options)
+        partial = path.with_suffix(".partial")
+        write_jsonl(examples, partial)
+        partial.replace(path)
+    _wait_for_everyone()
+    return read_jsonl(path), str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def judge_settings(spec: TrainSpec) -> dict[str, Any] | None:
+    """What the trained-judge plugin must know to read a judge checkpoint as it was trained."""
+    if spec.data.judge is None:
+        return None
+    from r2d_sdk.trajectories import JUDGE_NO, JUDGE_YES
+
+    # A plain prompt's answer follows one space (encode), so the scorer reads the spaced words.
+    return {"max_response_chars": spec.data.judge.max_response_chars, "yes": f" {JUDGE_YES}",
+            "no": f" {JUDGE_NO}"}
 
 
 def build_offline(recipe: Recipe, spec: TrainSpec, options: dict[str, Any], store: Any = None) -> list[Trajectory]:
@@ -167,8 +196,10 @@ def run_training(loaded: LoadedRecipe, store: Any = None, only: list[str] | None
             if previous is not None and (run_dir / "state").exists():
                 training_run_id = previous.id
                 runs.reopen(previous.id)
-        trainer = R2DTrainer(spec, ref, train_set, heldout_set, run_dir, progress=progress,
-                             export_info={"base_model": model_id, "data_hash": data_hash})
+        export_info: dict[str, Any] = {"base_model": model_id, "data_hash": data_hash}
+        if spec.data.judge is not None:
+            export_info["judge"] = judge_settings(spec)
+        trainer = R2DTrainer(spec, ref, train_set, heldout_set, run_dir, progress=progress, export_info=export_info)
         if runs is not None and training_run_id is None:
             training_run_id = runs.create(spec.name, model_id, spec.model_dump(mode="json"), digest, data_hash,
                                           data_path, len(train_set), len(heldout_set), trainer.total_steps,

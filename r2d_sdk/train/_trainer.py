@@ -161,7 +161,7 @@ class R2DTrainer:
 
     def _encode(self, trajectories: Sequence[Trajectory]) -> list[Example]:
         encoded = (encode(t, self.tokenizer, self.spec.with_pivots, self.spec.prompt_format, self.spec.max_length,
-                          self.spec.reasoning) for t in trajectories)
+                          self.spec.reasoning, self.spec.end_with_eos) for t in trajectories)
         return [e for e in encoded if e is not None]
 
     # ---- the loop --------------------------------------------------------------------------

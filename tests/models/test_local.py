@@ -221,19 +221,15 @@ def test_exclusive_holds_off_batches_until_released(tiny: Model) -> None:
 def test_a_batch_takes_the_oldest_request_and_the_closest_lengths() -> None:
     from r2d_sdk.models._local import _Request, pick_batch
 
-    loop = asyncio.new_event_loop()
-    try:
-        greedy, sampled = GenerationParams(max_tokens=4), GenerationParams(max_tokens=4, temperature=0.7)
-        lengths = [40, 900, 35, 1000, 45, 950, 38]
-        held = [_Request("x" * n, greedy, loop.create_future()) for n in lengths]
-        held.insert(2, _Request("x" * 41, sampled, loop.create_future()))  # other settings: never mixed in
-        batch = pick_batch(held, 4)
-        assert [len(r.prompt) for r in batch] == [40, 38, 35, 45]  # 35 and 45 tie: arrival order
-        # A long prompt that is oldest is served with the other long ones, never with short ones.
-        assert [len(r.prompt) for r in pick_batch(held[1:], 3)] == [900, 950, 1000]
-        assert [len(r.prompt) for r in pick_batch(held[1:], 8)] == [900, 950, 1000]
-    finally:
-        loop.close()
+    greedy, sampled = GenerationParams(max_tokens=4), GenerationParams(max_tokens=4, temperature=0.7)
+    lengths = [40, 900, 35, 1000, 45, 950, 38]
+    held = [_Request("x" * n, greedy) for n in lengths]
+    held.insert(2, _Request("x" * 41, sampled))  # other settings: never mixed in
+    batch = pick_batch(held, 4)
+    assert [len(r.prompt) for r in batch] == [40, 38, 35, 45]  # 35 and 45 tie: arrival order
+    # A long prompt that is oldest is served with the other long ones, never with short ones.
+    assert [len(r.prompt) for r in pick_batch(held[1:], 3)] == [900, 950, 1000]
+    assert [len(r.prompt) for r in pick_batch(held[1:], 8)] == [900, 950, 1000]
 
 
 def test_models_sharing_a_reference_keep_their_own_load_options(tiny_model_dir: Path,

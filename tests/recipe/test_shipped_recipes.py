@@ -14,7 +14,8 @@ RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"
 
 def test_the_main_jobs_are_shipped() -> None:
     names = {path.name for path in RECIPES}
-    assert {"jbb.yaml", "defenses.yaml", "r2d-smollm2.yaml", "attacks-adaptive.yaml", "serve.yaml"} <= names
+    assert {"jbb.yaml", "defenses.yaml", "r2d-smollm2.yaml", "attacks-adaptive.yaml", "serve.yaml",
+            "judge-smollm2.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda path: path.name)
