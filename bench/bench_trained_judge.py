@@ -51,7 +51,9 @@ def main() -> None:
         context = Context()
     else:
         config = TrainedJudge.Config(training=args.training, dtype=args.dtype, batch_size=args.batch_size)
-        context = Context(store=Store(args.db if "://" in args.db else f"sqlite:///{os.path.abspath(args.db)}"))
+        # Read only: a database that newer code has migrated since still holds the training run.
+        url = args.db if "://" in args.db else f"sqlite:///{os.path.abspath(args.db)}"
+        context = Context(store=Store(url, migrate=False))
     records = artifact_records()
     rows = [(r["goal"], r["response"]) for r in random.Random(0).sample(records, min(args.answers, len(records)))]
     judge = TrainedJudge(config, context)

@@ -84,7 +84,8 @@ def main() -> None:
     parser.add_argument("--dtype", default=None, help="e.g. bfloat16")
     parser.add_argument("--comparison", action="store_true", help="also score the judge-comparison file (test set)")
     args = parser.parse_args()
-    store = Store(args.db if "://" in args.db else f"sqlite:///{os.path.abspath(args.db)}")
+    # Read only: a database that newer code has migrated since still holds the training run.
+    store = Store(args.db if "://" in args.db else f"sqlite:///{os.path.abspath(args.db)}", migrate=False)
     row = TrainingRuns(store).latest(args.training)
     if row is None:
         raise SystemExit(f"no completed training run named {args.training!r} in {args.db}")
