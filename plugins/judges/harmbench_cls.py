@@ -24,8 +24,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from r2d_plugins.judges._conversation import ConversationJudge
-from r2d_plugins.judges.llm_judge import JudgeModelConfig, first_word
+from r2d_plugins.judges.llm_judge import JudgeModelConfig, ModelJudge, first_word
 
 from r2d_sdk import Behavior, Judgment, JudgmentStatus, register, user
 
@@ -122,7 +121,7 @@ class HarmBenchConfig(JudgeModelConfig):
 
 
 @register("harmbench-cls")
-class HarmBenchClassifierJudge(ConversationJudge):
+class HarmBenchClassifierJudge(ModelJudge):
     """HarmBench's Llama-2-13B classifier prompt, exact; 'yes' means jailbroken, 'no' not, else unscorable."""
 
     Config = HarmBenchConfig

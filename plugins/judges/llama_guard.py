@@ -24,8 +24,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from r2d_plugins.judges._conversation import ConversationJudge
-from r2d_plugins.judges.llm_judge import JudgeModelConfig, verdict_text
+from r2d_plugins.judges.llm_judge import JudgeModelConfig, ModelJudge, verdict_text
 
 from r2d_sdk import Behavior, Judgment, JudgmentStatus, Message, assistant, register, user
 
@@ -91,7 +90,7 @@ class LlamaGuardConfig(JudgeModelConfig):
 
 
 @register("llama-guard")
-class LlamaGuardJudge(ConversationJudge):
+class LlamaGuardJudge(ModelJudge):
     """Llama Guard 3's conversation format; 'unsafe' (with codes S1-S14, stored) means jailbroken."""
 
     Config = LlamaGuardConfig
